@@ -1,0 +1,541 @@
+"""The money core: holds as two-phase transfers, budgets, adjustments, balances.
+
+A hold is a pending transfer from a team's ``available`` account to its ``held`` account
+(:func:`reserve`). It may be moved to the amount upstream says it charged (:func:`adjust_hold`)
+and then ends exactly once: posted to ``spent`` (:func:`settle`, any amount, the rest returns) or
+voided back to ``available`` (:func:`release`). Budgets and manual corrections flow between the
+company's ``funding`` account and ``available``.
+
+Every function takes a session inside one write transaction (``Database.write()``) and does all
+of its work there: it updates the period's cached balance first (which takes the row lock on
+PostgreSQL and orders entries within a period), then appends the journal entries. Nothing else in
+the code base writes balances or entries.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ledger.errors import BudgetExceeded, HoldEnded, InvalidInput, NotFound
+from ledger.models import (
+    OPEN_STATUSES,
+    Account,
+    ApiKey,
+    Balance,
+    Entry,
+    EntryKind,
+    Job,
+    JobStatus,
+    Team,
+    new_id,
+    utcnow,
+)
+from ledger.periods import period_bounds
+
+_balances = Balance.__table__
+_entries = Entry.__table__
+_jobs = Job.__table__
+
+AVAILABLE_SQL = _balances.c.budget + _balances.c.adjustments - _balances.c.spent - _balances.c.held
+
+# Which accounts each kind of entry may move credits between (either direction for the first two).
+ENTRY_FLOWS: dict[EntryKind, tuple[Account, Account]] = {
+    EntryKind.ALLOCATION: (Account.FUNDING, Account.AVAILABLE),
+    EntryKind.ADJUSTMENT: (Account.FUNDING, Account.AVAILABLE),
+    EntryKind.RESERVE: (Account.AVAILABLE, Account.HELD),
+    EntryKind.HOLD_INCREASE: (Account.AVAILABLE, Account.HELD),
+    EntryKind.HOLD_DECREASE: (Account.HELD, Account.AVAILABLE),
+    EntryKind.SETTLE: (Account.HELD, Account.SPENT),
+    EntryKind.RETURN: (Account.HELD, Account.AVAILABLE),
+    EntryKind.OVERRUN: (Account.AVAILABLE, Account.SPENT),
+    EntryKind.RELEASE: (Account.HELD, Account.AVAILABLE),
+}
+TWO_WAY_KINDS = (EntryKind.ALLOCATION, EntryKind.ADJUSTMENT)
+
+
+def column_deltas(kind: str, from_account: str, to_account: str, credits: int) -> Counter[str]:
+    """How one entry changes the cached columns of its balance (``available`` is derived)."""
+    deltas: Counter[str] = Counter()
+    for account, sign in ((from_account, -1), (to_account, 1)):
+        if account == Account.HELD:
+            deltas["held"] += sign * credits
+        elif account == Account.SPENT:
+            deltas["spent"] += sign * credits
+        elif account == Account.FUNDING:
+            # Credits leaving funding raise the team's budget (or adjustments).
+            column = "budget" if kind == EntryKind.ALLOCATION else "adjustments"
+            deltas[column] -= sign * credits
+    return deltas
+
+
+@dataclass(frozen=True)
+class Posting:
+    kind: EntryKind
+    from_account: Account
+    to_account: Account
+    credits: int
+    reason: str | None = None
+
+
+def _posting(kind: EntryKind, credits: int, reason: str | None = None) -> Posting:
+    """A posting of ``kind``; a negative amount flows backwards (two-way kinds only)."""
+    source, target = ENTRY_FLOWS[kind]
+    if credits < 0:
+        assert kind in TWO_WAY_KINDS, kind
+        source, target, credits = target, source, -credits
+    return Posting(kind, source, target, credits, reason)
+
+
+def _update_balance(
+    session: Session,
+    balance_id: int,
+    postings: list[Posting],
+    *,
+    require_available: int | None = None,
+) -> bool:
+    """Apply the postings to the period's cached balance (taking its row lock on PostgreSQL).
+
+    With ``require_available``, the update only happens if the balance's available credits are at
+    least that much at that moment: checked and changed in one statement, so racing transactions
+    cannot both pass. Returns False, having changed nothing, when they are not.
+    """
+    deltas: Counter[str] = Counter()
+    for p in postings:
+        deltas.update(column_deltas(p.kind, p.from_account, p.to_account, p.credits))
+    values = {name: _balances.c[name] + delta for name, delta in deltas.items() if delta}
+    statement = update(_balances).where(_balances.c.id == balance_id)
+    if require_available is not None:
+        statement = statement.where(AVAILABLE_SQL >= require_available)
+    # Even with nothing to change, touch the row: it takes the lock and makes the check.
+    statement = statement.values(**(values or {"held": _balances.c.held}))
+    if session.execute(statement).rowcount == 1:
+        return True
+    if require_available is None:
+        raise NotFound(f"no balance with id {balance_id}")
+    return False
+
+
+def _append_entries(
+    session: Session,
+    *,
+    balance_id: int,
+    team_id: int,
+    job_id: str | None,
+    postings: list[Posting],
+    now: datetime,
+) -> list[int]:
+    rows = [
+        {
+            "team_id": team_id,
+            "balance_id": balance_id,
+            "job_id": job_id,
+            "kind": p.kind.value,
+            "from_account": p.from_account.value,
+            "to_account": p.to_account.value,
+            "credits": p.credits,
+            "reason": p.reason,
+            "created_at": now,
+        }
+        for p in postings
+    ]
+    if not rows:
+        return []
+    return list(session.scalars(insert(_entries).returning(_entries.c.id), rows))
+
+
+def _post(
+    session: Session,
+    *,
+    balance_id: int,
+    team_id: int,
+    job_id: str | None,
+    postings: list[Posting],
+    now: datetime,
+) -> list[int]:
+    """Update the cached balance first, then append the entries; returns the entry ids."""
+    postings = [p for p in postings if p.credits > 0]
+    _update_balance(session, balance_id, postings)
+    return _append_entries(
+        session,
+        balance_id=balance_id,
+        team_id=team_id,
+        job_id=job_id,
+        postings=postings,
+        now=now,
+    )
+
+
+# -- periods and budgets -----------------------------------------------------------------------
+
+
+def _insert_ignoring_conflict(session: Session, values: dict[str, Any]) -> int | None:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_balances)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["team_id", "period", "period_start"])
+        .returning(_balances.c.id)
+    )
+    return session.execute(statement).scalar()
+
+
+def current_balance(session: Session, team: Team, now: datetime) -> Balance:
+    """The balance row of the team's current period, created (with its budget) if new."""
+    start, end = period_bounds(team.period, now)
+    query = select(Balance).where(
+        Balance.team_id == team.id, Balance.period == team.period, Balance.period_start == start
+    )
+    balance = session.scalar(query)
+    if balance is not None:
+        return balance
+    # Created with zeros, then funded through the journal like every other movement.
+    balance_id = _insert_ignoring_conflict(
+        session,
+        {
+            "team_id": team.id,
+            "period": team.period,
+            "period_start": start,
+            "period_end": end,
+            "budget": 0,
+            "adjustments": 0,
+            "held": 0,
+            "spent": 0,
+        },
+    )
+    if balance_id is not None:
+        _post(
+            session,
+            balance_id=balance_id,
+            team_id=team.id,
+            job_id=None,
+            postings=[_posting(EntryKind.ALLOCATION, team.budget_credits, "period opened")],
+            now=now,
+        )
+    balance = session.scalar(query.execution_options(populate_existing=True))
+    assert balance is not None
+    return balance
+
+
+def sync_budget(session: Session, team_id: int, *, now: datetime | None = None) -> Balance:
+    """Make the current period's budget equal the team's budget, posting the difference."""
+    now = now or utcnow()
+    team = session.get(Team, team_id, with_for_update=True, populate_existing=True)
+    if team is None:
+        raise NotFound(f"no team with id {team_id}")
+    balance = current_balance(session, team, now)
+    locked = session.scalar(
+        select(Balance)
+        .where(Balance.id == balance.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert locked is not None
+    difference = team.budget_credits - locked.budget
+    if difference:
+        _post(
+            session,
+            balance_id=locked.id,
+            team_id=team.id,
+            job_id=None,
+            postings=[_posting(EntryKind.ALLOCATION, difference, "budget changed")],
+            now=now,
+        )
+        session.refresh(locked)
+    return locked
+
+
+def adjust(
+    session: Session, team: Team, credits: int, reason: str, *, now: datetime | None = None
+) -> Entry:
+    """A manual correction to the team's current period: a new journal entry, never an edit."""
+    now = now or utcnow()
+    if isinstance(credits, bool) or not isinstance(credits, int) or credits == 0:
+        raise InvalidInput("credits must be a non-zero whole number")
+    if abs(credits) > 10**15:
+        raise InvalidInput("credits is out of range")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
+        raise InvalidInput("reason must be a non-empty string of at most 1000 characters")
+    balance = current_balance(session, team, now)
+    [entry_id] = _post(
+        session,
+        balance_id=balance.id,
+        team_id=team.id,
+        job_id=None,
+        postings=[_posting(EntryKind.ADJUSTMENT, credits, reason.strip())],
+        now=now,
+    )
+    entry = session.get(Entry, entry_id)
+    assert entry is not None
+    return entry
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    team: str
+    period: str
+    period_start: datetime
+    period_end: datetime | None
+    budget: int
+    held: int
+    spent: int
+    adjustments: int
+    available: int
+
+
+def balance_of(session: Session, team: Team, *, now: datetime | None = None) -> BalanceView:
+    """The team's balance for its current period (a period not yet touched shows its budget)."""
+    now = now or utcnow()
+    start, end = period_bounds(team.period, now)
+    balance = session.scalar(
+        select(Balance).where(
+            Balance.team_id == team.id, Balance.period == team.period, Balance.period_start == start
+        )
+    )
+    if balance is None:
+        budget, adjustments, held, spent = team.budget_credits, 0, 0, 0
+    else:
+        budget, adjustments, held, spent = (
+            balance.budget,
+            balance.adjustments,
+            balance.held,
+            balance.spent,
+        )
+    return BalanceView(
+        team=team.slug,
+        period=team.period,
+        period_start=start,
+        period_end=end,
+        budget=budget,
+        held=held,
+        spent=spent,
+        adjustments=adjustments,
+        available=budget + adjustments - spent - held,
+    )
+
+
+# -- holds -------------------------------------------------------------------------------------
+
+
+def reserve(
+    session: Session,
+    team_id: int,
+    credits: int,
+    *,
+    endpoint: str,
+    model: str | None = None,
+    key: ApiKey | None = None,
+    tags: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
+    job_id: str | None = None,
+    now: datetime | None = None,
+) -> Job:
+    """Hold ``credits`` for a new job, or raise :class:`BudgetExceeded` having changed nothing.
+
+    The budget check and the hold are one conditional UPDATE of the period's balance row, so
+    racing reservations can never together take more than is available; a request for exactly
+    the available credits fits.
+    """
+    now = now or utcnow()
+    if isinstance(credits, bool) or not isinstance(credits, int) or credits < 0:
+        raise InvalidInput("credits to hold must be a whole number >= 0")
+    team = session.get(Team, team_id, populate_existing=True)
+    if team is None:
+        raise NotFound(f"no team with id {team_id}")
+    balance = current_balance(session, team, now)
+
+    for cap, owner in (
+        (key.max_credits_per_request if key else None, "key"),
+        (team.max_credits_per_request, "team"),
+    ):
+        if cap is not None and credits > cap:
+            raise BudgetExceeded(
+                f"estimated {credits} credits exceed the {owner}'s "
+                f"max_credits_per_request of {cap}",
+                team=team.slug,
+                estimated_credits=credits,
+                available_credits=_available(session, balance.id),
+            )
+
+    hold = _posting(EntryKind.RESERVE, credits)
+    if not _update_balance(session, balance.id, [hold], require_available=credits):
+        available = _available(session, balance.id)
+        raise BudgetExceeded(
+            f"estimated {credits} credits exceed the {available} available to team {team.slug}",
+            team=team.slug,
+            estimated_credits=credits,
+            available_credits=available,
+        )
+    job = Job(
+        id=job_id or new_id("job"),
+        team_id=team.id,
+        key_id=key.id if key else None,
+        balance_id=balance.id,
+        endpoint=endpoint,
+        model=model,
+        status=JobStatus.RESERVED.value,
+        estimated_credits=credits,
+        held_credits=credits,
+        tags=dict(tags or {}),
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    if credits:
+        _append_entries(
+            session,
+            balance_id=balance.id,
+            team_id=team.id,
+            job_id=job.id,
+            postings=[hold],
+            now=now,
+        )
+    return job
+
+
+def _available(session: Session, balance_id: int) -> int:
+    return int(
+        session.execute(select(AVAILABLE_SQL).where(_balances.c.id == balance_id)).scalar_one()
+    )
+
+
+def _locked_open_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}")
+    if job.status not in OPEN_STATUSES:
+        raise HoldEnded(f"job {job_id} has already ended ({job.status})")
+    return job
+
+
+def adjust_hold(session: Session, job_id: str, credits: int, *, now: datetime | None = None) -> Job:
+    """Move an open hold to ``credits`` (what upstream says it charged at create time).
+
+    Upstream has already charged, so a larger hold is taken even if it leaves the team below
+    zero; the job is then flagged ``overrun``.
+    """
+    now = now or utcnow()
+    _check_amount(credits)
+    job = _locked_open_job(session, job_id)
+    difference = credits - job.held_credits
+    if difference == 0:
+        return job
+    kind = EntryKind.HOLD_INCREASE if difference > 0 else EntryKind.HOLD_DECREASE
+    _post(
+        session,
+        balance_id=job.balance_id,
+        team_id=job.team_id,
+        job_id=job.id,
+        postings=[_posting(kind, abs(difference))],
+        now=now,
+    )
+    job.held_credits = credits
+    if credits > job.estimated_credits:
+        job.flag = "overrun"
+    session.flush()
+    return job
+
+
+def settle(session: Session, job_id: str, charged: int, *, now: datetime | None = None) -> Job:
+    """End the hold by charging ``charged`` credits: up to the hold is posted to spent, the rest
+    of the hold returns to available, and anything beyond it is charged all the same (the work
+    was done) as an overrun, which may take the team below zero and flags the job.
+
+    Raises :class:`HoldEnded`, changing nothing, if the hold already ended.
+    """
+    now = now or utcnow()
+    _check_amount(charged)
+    job = _locked_open_job(session, job_id)
+    held = job.held_credits
+    overrun = charged > job.estimated_credits or charged > held
+    _end(
+        session,
+        job,
+        JobStatus.SETTLED,
+        charged=charged,
+        flag="overrun" if overrun else None,
+        now=now,
+    )
+    _post(
+        session,
+        balance_id=job.balance_id,
+        team_id=job.team_id,
+        job_id=job.id,
+        postings=[
+            _posting(EntryKind.SETTLE, min(charged, held)),
+            _posting(EntryKind.RETURN, max(held - charged, 0)),
+            _posting(EntryKind.OVERRUN, max(charged - held, 0)),
+        ],
+        now=now,
+    )
+    return job
+
+
+def release(
+    session: Session,
+    job_id: str,
+    *,
+    flag: str | None = None,
+    now: datetime | None = None,
+) -> Job:
+    """End the hold with nothing charged: all of it returns to available.
+
+    Raises :class:`HoldEnded`, changing nothing, if the hold already ended.
+    """
+    now = now or utcnow()
+    job = _locked_open_job(session, job_id)
+    held = job.held_credits
+    _end(session, job, JobStatus.RELEASED, charged=None, flag=flag, now=now)
+    _post(
+        session,
+        balance_id=job.balance_id,
+        team_id=job.team_id,
+        job_id=job.id,
+        postings=[_posting(EntryKind.RELEASE, held)],
+        now=now,
+    )
+    return job
+
+
+def _end(
+    session: Session,
+    job: Job,
+    status: JobStatus,
+    *,
+    charged: int | None,
+    flag: str | None,
+    now: datetime,
+) -> None:
+    # The guard that makes a hold end once, enforced by the database: only an open job matches.
+    values: dict[str, Any] = {
+        "status": status.value,
+        "held_credits": 0,
+        "charged_credits": charged,
+        "ended_at": now,
+    }
+    if flag:
+        values["flag"] = flag
+    ended = session.execute(
+        update(_jobs)
+        .where(_jobs.c.id == job.id, _jobs.c.status.in_([s.value for s in OPEN_STATUSES]))
+        .values(**values)
+    ).rowcount
+    if ended != 1:
+        raise HoldEnded(f"job {job.id} has already ended")
+    for name, value in values.items():  # the row changed under the ORM; tell it, unflushed
+        set_committed_value(job, name, value)
+
+
+def _check_amount(credits: Any) -> None:
+    if isinstance(credits, bool) or not isinstance(credits, int) or credits < 0:
+        raise InvalidInput("credits must be a whole number >= 0")
+    if credits > 10**15:
+        raise InvalidInput("credits is out of range")

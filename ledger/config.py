@@ -1,0 +1,191 @@
+"""Settings: built-in defaults, then the TOML file named by ``LEDGER_CONFIG``, then environment.
+
+Every value is validated once, when the settings are loaded; a bad value raises
+:class:`SettingsError` whose message is one line naming the setting and what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_UPSTREAM_URL = "https://api.magichour.ai"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value. The message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = Path("var")
+    database_url: str = ""  # empty: a SQLite file `ledger.db` in state_dir
+    magic_hour_api_key: str | None = field(default=None, repr=False)
+    upstream_url: str = DEFAULT_UPSTREAM_URL
+    admin_token: str | None = field(default=None, repr=False)
+    pricing: Path | None = None  # None: the built-in table
+    poll_interval: float = 5.0
+    webhook_secret: str | None = field(default=None, repr=False)
+    unknown_hold_hours: float = 24.0
+    alert_webhook_url: str | None = None
+    usd_per_credit: float | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_dir / 'ledger.db'}"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for checks that they never leak."""
+        return [s for s in (self.magic_hour_api_key, self.admin_token, self.webhook_secret) if s]
+
+
+# setting name -> (environment variable, TOML key)
+_SOURCES: dict[str, tuple[str, str]] = {
+    "state_dir": ("LEDGER_STATE_DIR", "state_dir"),
+    "database_url": ("LEDGER_DATABASE_URL", "database_url"),
+    "magic_hour_api_key": ("MAGIC_HOUR_API_KEY", "magic_hour_api_key"),
+    "upstream_url": ("LEDGER_UPSTREAM_URL", "upstream_url"),
+    "admin_token": ("LEDGER_ADMIN_TOKEN", "admin_token"),
+    "pricing": ("LEDGER_PRICING", "pricing"),
+    "poll_interval": ("LEDGER_POLL_INTERVAL", "poll_interval"),
+    "webhook_secret": ("LEDGER_WEBHOOK_SECRET", "webhook_secret"),
+    "unknown_hold_hours": ("LEDGER_UNKNOWN_HOLD_HOURS", "unknown_hold_hours"),
+    "alert_webhook_url": ("LEDGER_ALERT_WEBHOOK_URL", "alert_webhook_url"),
+    "usd_per_credit": ("LEDGER_USD_PER_CREDIT", "usd_per_credit"),
+}
+
+
+def _number(minimum: float, *, strict: bool) -> Callable[[Any], float]:
+    def parse(raw: Any) -> float:
+        if isinstance(raw, bool):
+            raise ValueError("must be a number")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            relation = ">" if strict else ">="
+            raise ValueError(f"must be a finite number {relation} {minimum:g}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _http_url(raw: Any) -> str:
+    text = _text(raw)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL, got {text!r}")
+    return text.rstrip("/")
+
+
+def _database_url(raw: Any) -> str:
+    text = _text(raw)
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    backend = scheme.split("+", 1)[0]
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+    if backend == "postgres":  # the libpq spelling; SQLAlchemy wants the long one
+        text = "postgresql" + text[len("postgres") :]
+        scheme = text.split("://", 1)[0]
+    if scheme in ("postgresql", "postgresql+psycopg2"):
+        # psycopg 3 is the driver we ship; accept the plain spelling users copy from libpq docs.
+        text = "postgresql+psycopg" + text[len(scheme) :]
+    elif scheme.startswith("postgresql+") and scheme != "postgresql+psycopg":
+        raise ValueError("PostgreSQL needs the psycopg (3) driver: postgresql+psycopg://...")
+    return text
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("must be a non-empty string")
+    return raw.strip()
+
+
+def _secret(raw: Any) -> str:
+    # Never echo the value back: it is a secret.
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("must be a non-empty string")
+    return raw.strip()
+
+
+def _path(raw: Any) -> Path:
+    return Path(_text(raw)).expanduser().resolve()
+
+
+def _existing_file(raw: Any) -> Path:
+    path = _path(raw)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return path
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "state_dir": _path,
+    "database_url": _database_url,
+    "magic_hour_api_key": _secret,
+    "upstream_url": _http_url,
+    "admin_token": _secret,
+    "pricing": _existing_file,
+    "poll_interval": _number(0, strict=True),
+    "webhook_secret": _secret,
+    "unknown_hold_hours": _number(0, strict=False),
+    "alert_webhook_url": _http_url,
+    "usd_per_credit": _number(0, strict=False),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, the ``LEDGER_CONFIG`` file, the environment and overrides.
+
+    Overrides (keyword arguments named like the fields) win over everything; tests use them.
+    """
+    env = os.environ if environ is None else environ
+    raw: dict[str, tuple[str, Any]] = {}  # field -> (where it came from, value)
+
+    config_file = env.get("LEDGER_CONFIG")
+    if config_file:
+        for key, value in _read_toml(config_file).items():
+            raw[key] = (f"{key} in {config_file}", value)
+    for name, (variable, _) in _SOURCES.items():
+        if variable in env and env[variable] != "":
+            raw[name] = (variable, env[variable])
+    for name, value in overrides.items():
+        if name not in _SOURCES:
+            raise TypeError(f"unknown setting {name!r}")
+        raw[name] = (name, value)
+
+    values: dict[str, Any] = {"state_dir": Path("var").resolve()}
+    for name, (origin, value) in raw.items():
+        if value is None:
+            values[name] = None
+            continue
+        try:
+            values[name] = _PARSERS[name](value)
+        except ValueError as exc:
+            raise SettingsError(f"{origin}: {exc}") from None
+    return Settings(**values)
+
+
+def _read_toml(path_text: str) -> dict[str, Any]:
+    path = Path(path_text).expanduser()
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"LEDGER_CONFIG: no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"LEDGER_CONFIG: {path} is not valid TOML: {exc}") from None
+    known = {toml_key: name for name, (_, toml_key) in _SOURCES.items()}
+    unknown = sorted(set(document) - set(known))
+    if unknown:
+        raise SettingsError(f"LEDGER_CONFIG: {path} has unknown setting {unknown[0]!r}")
+    return {known[key]: value for key, value in document.items()}

@@ -1,0 +1,275 @@
+"""Tables, as SQLAlchemy 2 typed models.
+
+Money lives in three places, kept in step by :mod:`ledger.accounting` alone:
+
+* ``entries``: the append-only journal. Each entry moves ``credits`` (> 0) from one of a team's
+  accounts to another within one budget period, so every posting balances by construction.
+* ``balances``: per team and period, the cached sums of that journal (``budget``,
+  ``adjustments``, ``held``, ``spent``); ``available`` is derived from them.
+* ``jobs``: one create call each, owning one hold; the hold is open while the job is
+  ``reserved``, ``submitted`` or ``unknown``, and ends once, ``settled`` or ``released``.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A sortable id chosen by us before any request, so that a retry is recognised."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores them naive, as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Period(enum.StrEnum):
+    NONE = "none"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class JobStatus(enum.StrEnum):
+    RESERVED = "reserved"  # hold committed, request not yet answered by upstream
+    SUBMITTED = "submitted"  # upstream accepted it; waiting for the final charge
+    UNKNOWN = "unknown"  # sent, but we never learned whether upstream accepted it
+    SETTLED = "settled"  # hold ended: charged what upstream charged
+    RELEASED = "released"  # hold ended: nothing charged
+
+
+OPEN_STATUSES = (JobStatus.RESERVED, JobStatus.SUBMITTED, JobStatus.UNKNOWN)
+
+
+class Account(enum.StrEnum):
+    """A team's accounts within one period. ``funding`` is the company's side."""
+
+    FUNDING = "funding"
+    AVAILABLE = "available"
+    HELD = "held"
+    SPENT = "spent"
+
+
+class EntryKind(enum.StrEnum):
+    ALLOCATION = "allocation"  # the period's budget, or a change to it: funding <-> available
+    ADJUSTMENT = "adjustment"  # a manual correction with a reason: funding <-> available
+    RESERVE = "reserve"  # a new hold: available -> held
+    HOLD_INCREASE = "hold_increase"  # upstream charged more at create time: available -> held
+    HOLD_DECREASE = "hold_decrease"  # upstream charged less at create time: held -> available
+    SETTLE = "settle"  # the charged part of a hold: held -> spent
+    RETURN = "return"  # the uncharged rest of a settled hold: held -> available
+    OVERRUN = "overrun"  # charged beyond the hold: available -> spent
+    RELEASE = "release"  # a hold ended with nothing charged: held -> available
+
+
+# The kinds that end a hold. These, and the reserve that opens it, happen at most once per job,
+# which a unique index enforces whatever the code does.
+ENDING_KINDS = (EntryKind.SETTLE, EntryKind.RETURN, EntryKind.OVERRUN, EntryKind.RELEASE)
+ONCE_PER_JOB_KINDS = (EntryKind.RESERVE, *ENDING_KINDS)
+_ONCE_PER_JOB_SQL = f"kind IN ({', '.join(repr(k.value) for k in ONCE_PER_JOB_KINDS)})"
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _enum_check(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (
+        CheckConstraint("budget_credits >= 0", name="budget_not_negative"),
+        CheckConstraint(_enum_check("period", Period), name="period_known"),
+        CheckConstraint(
+            "max_credits_per_request IS NULL OR max_credits_per_request > 0",
+            name="max_per_request_positive",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    budget_credits: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(8))
+    max_credits_per_request: Mapped[int | None] = mapped_column(BigInteger)
+    alert_thresholds: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint(
+            "max_credits_per_request IS NULL OR max_credits_per_request > 0",
+            name="max_per_request_positive",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of the whole key: keys carry 256 random bits, so a fast hash is enough.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    max_credits_per_request: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Balance(Base):
+    """Cached sums of the journal for one team and one budget period."""
+
+    __tablename__ = "balances"
+    __table_args__ = (
+        UniqueConstraint("team_id", "period", "period_start"),
+        CheckConstraint(_enum_check("period", Period), name="period_known"),
+        CheckConstraint("held >= 0", name="held_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    period: Mapped[str] = mapped_column(String(8))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    budget: Mapped[int] = mapped_column(BigInteger, default=0)
+    adjustments: Mapped[int] = mapped_column(BigInteger, default=0)
+    held: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    @property
+    def available(self) -> int:
+        return self.budget + self.adjustments - self.spent - self.held
+
+
+class Job(Base):
+    """One create call through the proxy, and the hold it owns."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("team_id", "idempotency_key"),
+        CheckConstraint(_enum_check("status", JobStatus), name="status_known"),
+        CheckConstraint("estimated_credits >= 0", name="estimate_not_negative"),
+        CheckConstraint("held_credits >= 0", name="held_not_negative"),
+        CheckConstraint(
+            "charged_credits IS NULL OR charged_credits >= 0", name="charge_not_negative"
+        ),
+        # An ended hold holds nothing, and only a settled job has a charge.
+        CheckConstraint(
+            "(status IN ('settled', 'released')) = (ended_at IS NOT NULL)", name="ended_iff_closed"
+        ),
+        CheckConstraint(
+            "status NOT IN ('settled', 'released') OR held_credits = 0", name="ended_holds_nothing"
+        ),
+        CheckConstraint(
+            "(status = 'settled') = (charged_credits IS NOT NULL)", name="charged_iff_settled"
+        ),
+        Index("ix_jobs_team_id_created_at", "team_id", "created_at"),
+        Index("ix_jobs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
+    balance_id: Mapped[int] = mapped_column(ForeignKey("balances.id"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))
+    upstream_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    estimated_credits: Mapped[int] = mapped_column(BigInteger)
+    held_credits: Mapped[int] = mapped_column(BigInteger)
+    charged_credits: Mapped[int | None] = mapped_column(BigInteger)
+    tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    flag: Mapped[str | None] = mapped_column(String(32))  # e.g. overrun, unknown_expired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Entry(Base):
+    """One journal posting: ``credits`` move from ``from_account`` to ``to_account``.
+
+    Rows are only ever inserted. Corrections are new entries.
+    """
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        CheckConstraint("credits > 0", name="credits_positive"),
+        CheckConstraint("from_account <> to_account", name="accounts_differ"),
+        CheckConstraint(_enum_check("from_account", Account), name="from_account_known"),
+        CheckConstraint(_enum_check("to_account", Account), name="to_account_known"),
+        CheckConstraint(_enum_check("kind", EntryKind), name="kind_known"),
+        Index(
+            "uq_entries_job_id_once_per_job_kind",
+            "job_id",
+            "kind",
+            unique=True,
+            sqlite_where=text(_ONCE_PER_JOB_SQL),
+            postgresql_where=text(_ONCE_PER_JOB_SQL),
+        ),
+        Index("ix_entries_team_id_created_at", "team_id", "created_at"),
+        Index("ix_entries_balance_id", "balance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    balance_id: Mapped[int] = mapped_column(ForeignKey("balances.id"))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    from_account: Mapped[str] = mapped_column(String(12))
+    to_account: Mapped[str] = mapped_column(String(12))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

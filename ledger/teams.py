@@ -1,0 +1,215 @@
+"""Teams and their keys: create, change, list, revoke, authenticate.
+
+A team's budget lives in the journal (see :mod:`ledger.accounting`); changing it here posts the
+difference to the current period at once and leaves earlier periods as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger import accounting
+from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.models import ApiKey, Period, Team, new_id, utcnow
+
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+KEY_PREFIX = "mhl_"
+KEY_RE = re.compile(r"mhl_[A-Za-z0-9_-]{32,}")
+DEFAULT_ALERT_THRESHOLDS = [50, 80, 100]
+# Far beyond any real budget, far below where 64-bit sums could overflow.
+MAX_CREDITS = 10**15
+_UNSET: Any = object()
+
+
+def validate_slug(slug: Any) -> str:
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
+        raise InvalidInput(
+            "slug must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
+        )
+    return slug
+
+
+def validate_credits(value: Any, what: str, *, minimum: int = 0) -> int:
+    """A whole number of credits, from ``minimum`` up to :data:`MAX_CREDITS`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be a whole number of credits")
+    if value < minimum or value > MAX_CREDITS:
+        raise InvalidInput(f"{what} must be between {minimum} and {MAX_CREDITS}")
+    return value
+
+
+def validate_period(value: Any) -> Period:
+    try:
+        return Period(value)
+    except ValueError:
+        raise InvalidInput(f"period must be one of {', '.join(p.value for p in Period)}") from None
+
+
+def _validate_cap(value: Any) -> int | None:
+    return None if value is None else validate_credits(value, "max_credits_per_request", minimum=1)
+
+
+def _validate_thresholds(value: Any) -> list[int]:
+    if (
+        not isinstance(value, list)
+        or len(value) > 20
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1000 for v in value)
+    ):
+        raise InvalidInput("alert_thresholds must be a list of percentages between 1 and 1000")
+    return sorted(set(value))
+
+
+def _validate_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise InvalidInput("name must be a non-empty string of at most 200 characters")
+    return value.strip()
+
+
+def create_team(
+    session: Session,
+    slug: str,
+    *,
+    budget_credits: int,
+    period: str = Period.MONTH,
+    name: str | None = None,
+    max_credits_per_request: int | None = None,
+    alert_thresholds: list[int] | None = None,
+    now: datetime | None = None,
+) -> Team:
+    """Create a team and allocate its budget for the current period."""
+    team = Team(
+        slug=validate_slug(slug),
+        name=_validate_name(name) if name is not None else slug,
+        budget_credits=validate_credits(budget_credits, "budget"),
+        period=validate_period(period).value,
+        max_credits_per_request=_validate_cap(max_credits_per_request),
+        alert_thresholds=(
+            DEFAULT_ALERT_THRESHOLDS.copy()
+            if alert_thresholds is None
+            else _validate_thresholds(alert_thresholds)
+        ),
+    )
+    if session.scalar(select(Team.id).where(Team.slug == team.slug)) is not None:
+        raise Conflict(f"team {team.slug!r} already exists")
+    session.add(team)
+    session.flush()
+    accounting.sync_budget(session, team.id, now=now)
+    return team
+
+
+def update_team(
+    session: Session,
+    slug: str,
+    *,
+    budget_credits: int = _UNSET,
+    period: str = _UNSET,
+    name: str = _UNSET,
+    max_credits_per_request: int | None = _UNSET,
+    alert_thresholds: list[int] = _UNSET,
+    now: datetime | None = None,
+) -> Team:
+    """Change a team. A new budget or period applies to the current period at once."""
+    team = get_team(session, slug, lock=True)
+    if budget_credits is not _UNSET:
+        team.budget_credits = validate_credits(budget_credits, "budget")
+    if period is not _UNSET:
+        team.period = validate_period(period).value
+    if name is not _UNSET:
+        team.name = _validate_name(name)
+    if max_credits_per_request is not _UNSET:
+        team.max_credits_per_request = _validate_cap(max_credits_per_request)
+    if alert_thresholds is not _UNSET:
+        team.alert_thresholds = _validate_thresholds(alert_thresholds)
+    team.updated_at = utcnow()
+    session.flush()
+    accounting.sync_budget(session, team.id, now=now)
+    return team
+
+
+def get_team(session: Session, slug: str, *, lock: bool = False) -> Team:
+    query = select(Team).where(Team.slug == slug)
+    if lock:
+        query = query.with_for_update()
+    team = session.scalar(query)
+    if team is None:
+        raise NotFound(f"no team {slug!r}")
+    return team
+
+
+def list_teams(session: Session) -> list[Team]:
+    return list(session.scalars(select(Team).order_by(Team.slug)))
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: ApiKey
+    secret: str  # shown to the user once, never stored
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(
+    session: Session,
+    team_slug: str,
+    *,
+    label: str | None = None,
+    max_credits_per_request: int | None = None,
+) -> NewKey:
+    team = get_team(session, team_slug)
+    if label is not None and (not isinstance(label, str) or len(label) > 200):
+        raise InvalidInput("label must be a string of at most 200 characters")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=new_id("key"),
+        team_id=team.id,
+        label=label,
+        prefix=secret[:12],
+        key_hash=hash_key(secret),
+        max_credits_per_request=_validate_cap(max_credits_per_request),
+    )
+    session.add(key)
+    session.flush()
+    return NewKey(key=key, secret=secret)
+
+
+def list_keys(session: Session, team_slug: str) -> list[ApiKey]:
+    team = get_team(session, team_slug)
+    query = select(ApiKey).where(ApiKey.team_id == team.id).order_by(ApiKey.created_at, ApiKey.id)
+    return list(session.scalars(query))
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKey:
+    key = session.get(ApiKey, key_id, with_for_update=True)
+    if key is None:
+        raise NotFound(f"no key {key_id!r}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+def authenticate(session: Session, secret: str | None) -> tuple[ApiKey, Team] | None:
+    """The live key and its team for a presented secret, or None.
+
+    The lookup is by hash, so the time taken does not depend on how much of a guess was right.
+    """
+    if not secret or not KEY_RE.fullmatch(secret):
+        return None
+    row = session.execute(
+        select(ApiKey, Team)
+        .join(Team, Team.id == ApiKey.team_id)
+        .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+    ).first()
+    return None if row is None else (row[0], row[1])
