@@ -344,8 +344,7 @@ def reserve(
     the available credits fits.
     """
     now = now or utcnow()
-    if isinstance(credits, bool) or not isinstance(credits, int) or credits < 0:
-        raise InvalidInput("credits to hold must be a whole number >= 0")
+    _check_amount(credits)
     team = session.get(Team, team_id, populate_existing=True)
     if team is None:
         raise NotFound(f"no team with id {team_id}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
@@ -44,10 +45,12 @@ class AuditReport:
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
 
 
-def run(session: Session, *, secrets: list[str] | None = None) -> AuditReport:
+def run(
+    session: Session, *, secrets: list[str] | None = None, now: datetime | None = None
+) -> AuditReport:
     """Run every check; the report lists violations (empty when the ledger is sound)."""
     report = AuditReport()
-    slugs = dict(session.execute(select(Team.id, Team.slug)).tuples().all())
+    slugs = dict(session.execute(select(Team.id, Team.slug)).all())
     balances = {b.id: b for b in session.scalars(select(Balance))}
     report.counts["teams"] = len(slugs)
     report.counts["balances"] = len(balances)
@@ -63,7 +66,7 @@ def run(session: Session, *, secrets: list[str] | None = None) -> AuditReport:
     journal, per_job = _replay_journal(session, report, where)
     _check_cached_balances(report, balances, journal, where)
     _check_jobs(session, report, balances, per_job, where)
-    _check_budgets(session, report, balances, slugs)
+    _check_budgets(session, report, balances, now or utcnow())
     _check_secrets(session, report, secrets or [])
     return report
 
@@ -77,7 +80,7 @@ class _JobSums:
 
 
 def _stream(session: Session, query):  # type: ignore[no-untyped-def]
-    return session.execute(query.execution_options(yield_per=_BATCH)).tuples()
+    return session.execute(query.execution_options(yield_per=_BATCH))
 
 
 def _replay_journal(
@@ -98,7 +101,7 @@ def _replay_journal(
         Entry.to_account,
         Entry.credits,
     ).order_by(Entry.balance_id, Entry.id)
-    balance_teams = dict(session.execute(select(Balance.id, Balance.team_id)).tuples().all())
+    balance_teams = dict(session.execute(select(Balance.id, Balance.team_id)).all())
     for entry_id, balance_id, team_id, job_id, kind, source, target, credits in _stream(
         session, query
     ):
@@ -230,14 +233,13 @@ def _check_jobs(session, report, balances, per_job, where) -> None:  # type: ign
         .where(Job.upstream_id.is_not(None))
         .group_by(Job.upstream_id)
         .having(func.count() > 1)
-    ).tuples()
+    )
     for upstream_id, count in duplicates:
         report.violations.append(f"upstream project {upstream_id} belongs to {count} jobs")
 
 
-def _check_budgets(session, report, balances, slugs) -> None:  # type: ignore[no-untyped-def]
+def _check_budgets(session, report, balances, now) -> None:  # type: ignore[no-untyped-def]
     """A team's budget applies to its current period at once: the two must agree."""
-    now = utcnow()
     current = {(b.team_id, b.period, b.period_start): b for b in balances.values()}
     for team in session.scalars(select(Team)):
         start, _ = period_bounds(team.period, now)
@@ -253,7 +255,7 @@ def _check_secrets(session: Session, report: AuditReport, secrets: list[str]) ->
     """Invariant 6: keys stored only as hashes; no configured secret or team key in stored text."""
     for key_id, key_hash, prefix in session.execute(
         select(ApiKey.id, ApiKey.key_hash, ApiKey.prefix)
-    ).tuples():
+    ):
         if not _HASH_RE.fullmatch(key_hash or ""):
             report.violations.append(f"key {key_id}: stored value is not a SHA-256 hash")
         if len(prefix) > 12:
@@ -269,7 +271,7 @@ def _check_secrets(session: Session, report: AuditReport, secrets: list[str]) ->
             # LIKE narrows the search ('_' matches any character); Python decides.
             pattern = f"%{needle}{'_' * 32 if needle == KEY_PREFIX else ''}%"
             query = select(ident, column).where(column.like(pattern)).limit(50)
-            for hit, value in session.execute(query).tuples():
+            for hit, value in session.execute(query):
                 if needle == KEY_PREFIX:
                     leaked = bool(value and _KEY_IN_TEXT.search(value))
                     what = "a team key"
