@@ -1,9 +1,275 @@
-"""`ledger simulator`: placeholder until the simulator lands (issue 3)."""
+"""``ledger simulator``: a local Magic Hour API to try, demo, test and benchmark against."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import click
 
+from ledger.simulator.options import (
+    ACCOUNT_TIERS,
+    FAULT_SCOPES,
+    Faults,
+    OptionsError,
+    SimulatorOptions,
+)
+
+RATE = click.FloatRange(0.0, 1.0)
+SECONDS = click.FloatRange(min=0.0)
+
+
+def _parse_fps(value: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    headers = []
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected 'Name: value', got {value!r}")
+        headers.append((name.strip(), content.strip()))
+    return tuple(headers)
+
 
 @click.command("simulator")
-def simulator_command() -> None:
-    """Run a local Magic Hour simulator."""
-    raise click.ClickException("the simulator is not built yet")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Server processes (they share state through the state file).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1000),
+    default=32,
+    show_default=True,
+    help="Threads per process.",
+)
+@click.option(
+    "--token",
+    envvar="LEDGER_SIMULATOR_TOKEN",
+    help="Accept only this bearer token (default: any non-empty token).",
+)
+@click.option(
+    "--start-credits",
+    type=int,
+    default=1_000_000,
+    show_default=True,
+    help="Account balance at start.",
+)
+@click.option("--tier", type=click.Choice(ACCOUNT_TIERS), default="creator", show_default=True)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Multiply every render time (0.01: 100x faster).",
+)
+@click.option("--queue-seconds", type=SECONDS, default=1.0, show_default=True)
+@click.option("--render-base-seconds", type=SECONDS, default=2.0, show_default=True)
+@click.option(
+    "--render-seconds-per-second",
+    type=SECONDS,
+    default=0.5,
+    show_default=True,
+    help="Render seconds per second of clip (per image for image tools).",
+)
+@click.option(
+    "--jitter",
+    type=RATE,
+    default=0.2,
+    show_default=True,
+    help="Render times vary by up to this fraction.",
+)
+@click.option(
+    "--job-error-rate",
+    type=RATE,
+    default=0.0,
+    show_default=True,
+    help="Renders that fail (status error, credits refunded).",
+)
+@click.option(
+    "--cancel-rate",
+    type=RATE,
+    default=0.0,
+    show_default=True,
+    help="Renders canceled by hand (status canceled, refunded, no webhook).",
+)
+@click.option(
+    "--drift-rate",
+    type=RATE,
+    default=0.0,
+    show_default=True,
+    help="Per-frame video renders whose output fps is one of --drift-fps.",
+)
+@click.option(
+    "--drift-fps",
+    default="24,25",
+    show_default=True,
+    help="Frame rates a drifting render comes out at.",
+)
+@click.option("--webhook-url", help="POST video.*/image.*/audio.* events here.")
+@click.option(
+    "--webhook-header",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="Extra header on every webhook, e.g. 'X-Ledger-Webhook-Secret: s3cret'.",
+)
+@click.option(
+    "--rate-limit-rate",
+    type=RATE,
+    default=0.0,
+    show_default=True,
+    help="Calls answered 429 with Retry-After.",
+)
+@click.option("--retry-after", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option(
+    "--error-rate",
+    type=RATE,
+    default=0.0,
+    show_default=True,
+    help="Calls answered with --error-status.",
+)
+@click.option("--error-status", type=click.IntRange(400, 599), default=500, show_default=True)
+@click.option(
+    "--drop-rate",
+    type=RATE,
+    default=0.0,
+    show_default=True,
+    help="Calls that take effect, then lose the connection without a response.",
+)
+@click.option(
+    "--timeout-rate",
+    type=RATE,
+    default=0.0,
+    show_default=True,
+    help="Calls that take effect, then hold the response --timeout-seconds.",
+)
+@click.option("--timeout-seconds", type=SECONDS, default=120.0, show_default=True)
+@click.option(
+    "--slow-rate",
+    type=RATE,
+    default=0.0,
+    show_default=True,
+    help="Calls answered after --slow-seconds.",
+)
+@click.option("--slow-seconds", type=SECONDS, default=2.0, show_default=True)
+@click.option(
+    "--fault-scope",
+    type=click.Choice(FAULT_SCOPES),
+    default="create",
+    show_default=True,
+    help="Which calls the faults hit.",
+)
+@click.option("--seed", type=int, help="Seed the random draws (per process).")
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite state file; kept across restarts (default: a temporary file).",
+)
+@click.option(
+    "--public-url",
+    help="Base URL for upload and download links (default: the host the client called).",
+)
+@click.option("--access-log", is_flag=True, help="Log every request to stdout.")
+def simulator_command(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    token: str | None,
+    start_credits: int,
+    tier: str,
+    time_scale: float,
+    queue_seconds: float,
+    render_base_seconds: float,
+    render_seconds_per_second: float,
+    jitter: float,
+    job_error_rate: float,
+    cancel_rate: float,
+    drift_rate: float,
+    drift_fps: str,
+    webhook_url: str | None,
+    webhook_header: tuple[str, ...],
+    rate_limit_rate: float,
+    retry_after: int,
+    error_rate: float,
+    error_status: int,
+    drop_rate: float,
+    timeout_rate: float,
+    timeout_seconds: float,
+    slow_rate: float,
+    slow_seconds: float,
+    fault_scope: str,
+    seed: int | None,
+    state_file: Path | None,
+    public_url: str | None,
+    access_log: bool,
+) -> None:
+    """Run a local Magic Hour API simulator (no real credits are spent).
+
+    It speaks /v1/ like the real API: create endpoints, projects that render over time, uploads,
+    downloads, the account and webhooks, with configurable render time, cost drift and faults.
+    Inspect and steer it under /_simulator/ (state, jobs, faults, reset).
+    """
+    from ledger.simulator.server import serve  # gunicorn only when actually serving
+
+    try:
+        faults = Faults(
+            rate_limit_rate=rate_limit_rate,
+            retry_after=retry_after,
+            error_rate=error_rate,
+            error_status=error_status,
+            drop_rate=drop_rate,
+            timeout_rate=timeout_rate,
+            timeout_seconds=timeout_seconds,
+            slow_rate=slow_rate,
+            slow_seconds=slow_seconds,
+            scope=fault_scope,
+        )
+        options = SimulatorOptions(
+            token=token,
+            start_credits=start_credits,
+            tier=tier,
+            time_scale=time_scale,
+            queue_seconds=queue_seconds,
+            render_base_seconds=render_base_seconds,
+            render_seconds_per_second=render_seconds_per_second,
+            jitter=jitter,
+            job_error_rate=job_error_rate,
+            cancel_rate=cancel_rate,
+            drift_rate=drift_rate,
+            drift_fps=_parse_fps(drift_fps),
+            webhook_url=webhook_url,
+            webhook_headers=_parse_headers(webhook_header),
+            faults=faults,
+            seed=seed,
+            public_url=public_url,
+        )
+    except OptionsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    with tempfile.TemporaryDirectory(prefix="ledger-simulator-") as tmp:
+        state_path = state_file or Path(tmp) / "simulator.db"
+        click.echo(
+            f"Magic Hour simulator on http://{host}:{port} "
+            f"({workers} workers x {threads} threads; state {state_path})",
+            err=True,
+        )
+        serve(
+            options,
+            host=host,
+            port=port,
+            workers=workers,
+            threads=threads,
+            state_path=state_path,
+            access_log=access_log,
+        )

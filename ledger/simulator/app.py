@@ -1,0 +1,455 @@
+"""The simulator's HTTP side: ``create_simulator_app(options)``.
+
+``/v1/...`` speaks the Magic Hour API (reference ``magic-hour-api.md``). ``/_simulator/...`` is
+the simulator's own: upload targets, downloads, inspection and control for tests. Every JSON reply
+carries ``content-type: application/json``; errors are ``{"message": ..., "code": ...}`` (the
+reference's suggested ``message``, plus a stable code).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mimetypes
+import random
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from ledger.simulator import catalog, costs
+from ledger.simulator.options import Faults, OptionsError, SimulatorOptions
+from ledger.simulator.projects import (
+    create_response,
+    inspection_view,
+    iso,
+    new_id,
+    plan_job,
+    project_view,
+)
+from ledger.simulator.schema import BodyInvalid
+from ledger.simulator.store import Job, Store
+from ledger.simulator.webhooks import WebhookSender
+
+PROJECT_KINDS = {"video-projects": "video", "image-projects": "image", "audio-projects": "audio"}
+UPLOAD_EXTENSIONS = {
+    "video": {"mp4", "m4v", "mov", "webm", "gif", "webp"},  # gif/webp: face-swap videos
+    "audio": {
+        "mp3",
+        "wav",
+        "aac",
+        "flac",
+        "webm",
+        "weba",
+        "m4a",
+        "opus",
+        "ogg",
+        "oga",
+        "aiff",
+        "amr",
+    },
+    "image": {
+        "png",
+        "jpg",
+        "jpeg",
+        "jfif",
+        "heic",
+        "heif",
+        "webp",
+        "avif",
+        "jp2",
+        "tiff",
+        "tif",
+        "bmp",
+    },
+}
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+OUTPUT_BYTES = b"\x00\x00\x00\x18ftypmp42 simulated Magic Hour output\n"
+EXTENSION = "simulator"
+
+
+@dataclass
+class Runtime:
+    """What the routes share inside one server process."""
+
+    options: SimulatorOptions
+    store: Store
+    rng: random.Random
+    webhooks: WebhookSender | None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _tempdir: tempfile.TemporaryDirectory[str] | None = None
+
+    def close(self) -> None:
+        """Release held requests and stop webhook delivery (the test helper calls this)."""
+        self.stopping.set()
+        if self.webhooks is not None:
+            self.webhooks.stop()
+        self.store.close()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+    headers = extra.pop("headers", None)
+    return json_response({"message": message, "code": code, **extra}, status, headers)
+
+
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions[EXTENSION]
+
+
+def create_simulator_app(options: SimulatorOptions | None = None) -> Flask:
+    """A Flask app that behaves like the Magic Hour API, as ``options`` say.
+
+    With ``options.state_path`` unset, state lives in a private temporary file removed by
+    ``runtime_of(app).close()``; set it to share state between server worker processes.
+    """
+    options = options or SimulatorOptions()
+    tempdir = None
+    state_path = options.state_path
+    if state_path is None:
+        tempdir = tempfile.TemporaryDirectory(prefix="ledger-simulator-")
+        state_path = Path(tempdir.name) / "simulator.db"
+    store = Store(state_path)
+    if tempdir is not None or not state_path.exists():
+        store.initialize(options.faults)
+    webhooks = None
+    if options.webhook_url:
+        webhooks = WebhookSender(options.webhook_url, dict(options.webhook_headers), store)
+    runtime = Runtime(options, store, random.Random(options.seed), webhooks, _tempdir=tempdir)
+
+    app = Flask("ledger.simulator")
+    app.extensions[EXTENSION] = runtime
+    _register_routes(app, runtime)
+    return app
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+def _draw_fault(runtime: Runtime, call: str) -> tuple[str, Faults] | None:
+    """Which fault, if any, hits this call. One independent draw per fault, in a fixed order."""
+    faults = runtime.store.faults()
+    if not faults.applies_to(call):
+        return None
+    rng = runtime.rng
+    for name in ("rate_limit", "error", "drop", "timeout", "slow"):
+        rate = getattr(faults, f"{name}_rate")
+        if rate and rng.random() < rate:
+            return name, faults
+    return None
+
+
+def _refusal(fault: str, faults: Faults) -> Response | None:
+    """The response of a fault that refuses the call before it has any effect."""
+    if fault == "rate_limit":
+        return error_response(
+            429,
+            "rate_limited",
+            "Too many requests (simulated).",
+            headers={"Retry-After": str(faults.retry_after)},
+        )
+    if fault == "error":
+        return error_response(faults.error_status, "simulated_error", "Simulated upstream error.")
+    return None
+
+
+def _deliver_late(runtime: Runtime, fault: str, faults: Faults, response: Response) -> Response:
+    """Apply a fault that lets the call take effect: drop, hold or delay its response."""
+    if fault == "drop":
+        sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+        if sock is not None:
+            # The caller sees the connection close with no response at all.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        return response
+    seconds = faults.timeout_seconds if fault == "timeout" else faults.slow_seconds
+    runtime.stopping.wait(seconds)
+    return response
+
+
+# -- routes --------------------------------------------------------------------------------------
+
+
+def _register_routes(app: Flask, runtime: Runtime) -> None:
+    options, store = runtime.options, runtime.store
+
+    def base_url() -> str:
+        return (options.public_url or request.host_url).rstrip("/")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "invalid_request")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        app.logger.exception("simulator error")
+        return error_response(500, "internal_error", "The simulator failed unexpectedly.")
+
+    @app.before_request
+    def authenticate() -> Response | None:
+        if not request.path.startswith("/v1/"):
+            return None
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            store.count("rejected:unauthorized")
+            return error_response(401, "unauthorized", "Missing bearer token.")
+        if options.token is not None and token.strip() != options.token:
+            store.count("rejected:unauthorized")
+            return error_response(401, "unauthorized", "Invalid bearer token.")
+        return None
+
+    # -- create ----------------------------------------------------------------------------------
+
+    @app.post("/v1/<endpoint>")
+    def create(endpoint: str) -> Response:
+        tool = catalog.TOOLS.get(endpoint)
+        if tool is None:
+            return error_response(404, "not_found", f"No endpoint POST /v1/{endpoint}.")
+        counter = f"POST /v1/{endpoint}"
+        drawn = _draw_fault(runtime, "create")
+        if drawn is not None and (refusal := _refusal(*drawn)) is not None:
+            store.count(counter)
+            store.count(f"fault:{drawn[0]}")
+            return refusal
+        body = request.get_json(silent=True)
+        if body is None:
+            store.count(counter)
+            return error_response(400, "invalid_json", "The body must be a JSON object.")
+        try:
+            catalog.validate(tool, body, options.tier)
+        except BodyInvalid as exc:
+            store.count(counter)
+            return error_response(422, "invalid_request", str(exc), field=exc.path)
+        quote = costs.quote(tool.kind, endpoint, body)
+        job = plan_job(tool, body, quote, options, runtime.rng, time.time())
+        if drawn is not None:
+            job = replace(job, fault=drawn[0])
+            store.count(f"fault:{drawn[0]}")
+        store.add_job(job, counter)
+        if runtime.webhooks is not None and tool.kind != "face":
+            runtime.webhooks.schedule(job, base_url())
+        response = json_response(create_response(job))
+        return _deliver_late(runtime, *drawn, response) if drawn else response
+
+    # -- projects --------------------------------------------------------------------------------
+
+    def find(kind: str, job_id: str) -> Job | None:
+        job = store.job(job_id)
+        return job if job is not None and job.kind == kind else None
+
+    def not_found(kind: str, job_id: str) -> Response:
+        return error_response(404, "not_found", f"No {kind} project {job_id}.")
+
+    def guarded(call: str, counter: str, answer: Any) -> Response:
+        """Count the call, then answer it subject to the faults of its scope."""
+        store.count(counter)
+        drawn = _draw_fault(runtime, call)
+        if drawn is not None:
+            store.count(f"fault:{drawn[0]}")
+            if (refusal := _refusal(*drawn)) is not None:
+                return refusal
+            return _deliver_late(runtime, *drawn, answer())
+        return answer()
+
+    @app.get("/v1/<collection>/<job_id>")
+    def get_project(collection: str, job_id: str) -> Response:
+        kind = "face" if collection == "face-detection" else PROJECT_KINDS.get(collection)
+        if kind is None:
+            return error_response(404, "not_found", f"No endpoint GET /v1/{collection}/{{id}}.")
+
+        def answer() -> Response:
+            job = find(kind, job_id)
+            if job is None:
+                return not_found(kind, job_id)
+            return json_response(project_view(job, time.time(), base_url()))
+
+        return guarded("get", f"GET /v1/{collection}", answer)
+
+    @app.delete("/v1/<collection>/<job_id>")
+    def delete_project(collection: str, job_id: str) -> Response:
+        kind = PROJECT_KINDS.get(collection)
+        if kind is None:
+            return error_response(404, "not_found", f"No endpoint DELETE /v1/{collection}/{{id}}.")
+
+        def answer() -> Response:
+            if find(kind, job_id) is None:
+                return not_found(kind, job_id)
+            store.delete(job_id, time.time())
+            return Response(status=204)
+
+        return guarded("other", f"DELETE /v1/{collection}", answer)
+
+    @app.get("/v1/account")
+    def account() -> Response:
+        def answer() -> Response:
+            return json_response(_account_view(options, store.charged(time.time())))
+
+        return guarded("get", "GET /v1/account", answer)
+
+    # -- files -----------------------------------------------------------------------------------
+
+    @app.post("/v1/files/upload-urls")
+    def upload_urls() -> Response:
+        def answer() -> Response:
+            body = request.get_json(silent=True)
+            items = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(items, list) or not items:
+                return error_response(422, "invalid_request", "items: must be a non-empty array")
+            replies = []
+            expires = iso(time.time() + 3600)
+            for index, item in enumerate(items):
+                kind = item.get("type") if isinstance(item, dict) else None
+                extension = str(item.get("extension", "")).lower() if kind else ""
+                if extension not in UPLOAD_EXTENSIONS.get(kind or "", ()):
+                    return error_response(
+                        422,
+                        "invalid_request",
+                        f"items[{index}]: type must be video, audio or image and the extension "
+                        "one that type allows",
+                    )
+                file_path = f"api-assets/{new_id('sim')}/{kind}.{extension}"
+                replies.append(
+                    {
+                        "upload_url": f"{base_url()}/_simulator/uploads/{file_path}"
+                        f"?auth-value={new_id('')}",
+                        "file_path": file_path,
+                        "expires_at": expires,
+                    }
+                )
+            return json_response({"items": replies})
+
+        return guarded("other", "POST /v1/files/upload-urls", answer)
+
+    @app.put("/_simulator/uploads/<path:file_path>")
+    def upload(file_path: str) -> Response:
+        size = request.content_length or 0
+        if size > MAX_UPLOAD_BYTES:
+            return error_response(413, "payload_too_large", "Uploads are limited to 64 MiB.")
+        data = request.get_data(cache=False)
+        store.count("PUT uploads")
+        store.count("upload bytes", len(data))
+        return Response(status=200)
+
+    @app.get("/_simulator/files/<job_id>/<filename>")
+    def download(job_id: str, filename: str) -> Response:
+        job = store.job(job_id)
+        now = time.time()
+        if (
+            job is None
+            or job.deleted_at is not None
+            or project_view(job, now, "")["status"] != ("complete")
+        ):
+            return error_response(404, "not_found", "No such output.")
+        store.count("GET files")
+        mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        return Response(OUTPUT_BYTES + job.id.encode(), mimetype=mimetype)
+
+    # -- inspection and control ------------------------------------------------------------------
+
+    @app.get("/_simulator/state")
+    def state() -> Response:
+        now = time.time()
+        charged = store.charged(now)
+        jobs = store.jobs(limit=-1)
+        by_status: dict[str, int] = {}
+        for job in jobs:
+            status = inspection_view(job, now)["status"]
+            by_status[status] = by_status.get(status, 0) + 1
+        return json_response(
+            {
+                "account": {
+                    "start_credits": options.start_credits,
+                    "credits": options.start_credits - charged,
+                    "charged": charged,
+                },
+                "jobs": {"total": len(jobs), "by_status": by_status},
+                "counters": store.counters(),
+                "faults": store.faults().to_json(),
+            }
+        )
+
+    @app.get("/_simulator/jobs")
+    def jobs() -> Response:
+        now = time.time()
+        kind = request.args.get("kind")
+        status = request.args.get("status")
+        views = [inspection_view(job, now) for job in store.jobs(kind=kind, limit=-1)]
+        if status:
+            views = [view for view in views if view["status"] == status]
+        return json_response({"items": views})
+
+    @app.get("/_simulator/jobs/<job_id>")
+    def job_detail(job_id: str) -> Response:
+        job = store.job(job_id)
+        if job is None:
+            return error_response(404, "not_found", f"No job {job_id}.")
+        return json_response(inspection_view(job, time.time()))
+
+    @app.post("/_simulator/jobs/<job_id>/cancel")
+    def cancel(job_id: str) -> Response:
+        if store.job(job_id) is None:
+            return error_response(404, "not_found", f"No job {job_id}.")
+        if not store.cancel(job_id, time.time()):
+            return error_response(409, "conflict", f"Job {job_id} has already finished.")
+        return json_response(inspection_view(store.job(job_id), time.time()))  # type: ignore[arg-type]
+
+    @app.route("/_simulator/faults", methods=["GET", "PUT", "PATCH"])
+    def faults() -> Response:
+        if request.method != "GET":
+            changes = request.get_json(silent=True)
+            if not isinstance(changes, dict):
+                return error_response(400, "invalid_json", "The body must be a JSON object.")
+            base = store.faults() if request.method == "PATCH" else Faults()
+            try:
+                store.set_faults(base.updated(changes))
+            except (OptionsError, TypeError) as exc:
+                return error_response(422, "invalid_request", str(exc))
+        return json_response(store.faults().to_json())
+
+    @app.post("/_simulator/reset")
+    def reset() -> Response:
+        store.reset(options.faults)
+        return json_response({"reset": True})
+
+    @app.get("/_simulator/healthz")
+    def healthz() -> Response:
+        return json_response({"ok": True})
+
+
+def _account_view(options: SimulatorOptions, charged: int) -> dict[str, Any]:
+    subscription = None
+    if options.tier != "free":
+        subscription = {
+            "name": options.tier.title(),
+            "status": "active",
+            "billing_interval": "month",
+            "cancel_at_period_end": False,
+            "current_period_end": iso(time.time() + 30 * 86400),
+            "price": {"amount": 4900, "currency": "usd"},
+            "discount": None,
+        }
+    return {
+        "id": "simulated-account",
+        "email": "simulator@example.invalid",
+        "credits": options.start_credits - charged,
+        "tier": options.tier,
+        "subscription": subscription,
+    }

@@ -1,0 +1,114 @@
+"""Serving the simulator: gunicorn for ``ledger simulator``, a thread for tests.
+
+gunicorn runs ``workers`` processes of ``threads`` threads each (the gthread worker, which keeps
+connections alive and lets a held "timeout" response wait without blocking others). The workers
+share state through the SQLite file at ``options.state_path``, which is created before they fork.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from ledger.simulator.app import create_simulator_app, runtime_of
+from ledger.simulator.options import SimulatorOptions
+from ledger.simulator.store import Store
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: SimulatorOptions, settings: dict[str, Any]) -> None:
+        self.options = options
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        # Called in each worker after the fork: every worker makes its own app and connections.
+        return create_simulator_app(self.options)
+
+
+def serve(
+    options: SimulatorOptions,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    state_path: Path,
+    access_log: bool = False,
+) -> None:
+    """Run the simulator in the foreground until interrupted."""
+    options = replace(options, state_path=state_path)
+    Store(state_path).initialize(options.faults)
+    settings: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "worker_connections": 1000,
+        "keepalive": 30,
+        # held "timeout" responses must not delay a shutdown for long
+        "graceful_timeout": 2,
+        "timeout": 0,
+        "loglevel": "warning",
+        "accesslog": "-" if access_log else None,
+        "proc_name": "ledger-simulator",
+    }
+    _Gunicorn(options, settings).run()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr: tests make thousands of requests."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@dataclass
+class ThreadedSimulator:
+    """A simulator served by a background thread of this process (tests and demos)."""
+
+    app: Flask
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        runtime_of(self.app).stopping.set()  # release held responses first
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+        runtime_of(self.app).close()
+
+
+@contextmanager
+def threaded_simulator(
+    options: SimulatorOptions | None = None, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[ThreadedSimulator]:
+    """Serve a simulator on ``host:port`` (0: a free port) in a thread; stop it on exit."""
+    app = create_simulator_app(options)
+    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    server.daemon_threads = True
+    server.block_on_close = False  # a held "timeout" response must not delay the stop
+    thread = threading.Thread(target=server.serve_forever, name="simulator", daemon=True)
+    thread.start()
+    running = ThreadedSimulator(app, server, thread)
+    try:
+        yield running
+    finally:
+        running.stop()
