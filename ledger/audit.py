@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
@@ -26,9 +25,7 @@ from ledger.models import (
     Job,
     JobStatus,
     Team,
-    utcnow,
 )
-from ledger.periods import period_bounds
 from ledger.teams import KEY_PREFIX
 
 _HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -45,9 +42,7 @@ class AuditReport:
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
 
 
-def run(
-    session: Session, *, secrets: list[str] | None = None, now: datetime | None = None
-) -> AuditReport:
+def run(session: Session, *, secrets: list[str] | None = None) -> AuditReport:
     """Run every check; the report lists violations (empty when the ledger is sound)."""
     report = AuditReport()
     slugs = dict(session.execute(select(Team.id, Team.slug)).all())
@@ -66,7 +61,6 @@ def run(
     journal, per_job = _replay_journal(session, report, where)
     _check_cached_balances(report, balances, journal, where)
     _check_jobs(session, report, balances, per_job, where)
-    _check_budgets(session, report, balances, now or utcnow())
     _check_secrets(session, report, secrets or [])
     return report
 
@@ -236,19 +230,6 @@ def _check_jobs(session, report, balances, per_job, where) -> None:  # type: ign
     )
     for upstream_id, count in duplicates:
         report.violations.append(f"upstream project {upstream_id} belongs to {count} jobs")
-
-
-def _check_budgets(session, report, balances, now) -> None:  # type: ignore[no-untyped-def]
-    """A team's budget applies to its current period at once: the two must agree."""
-    current = {(b.team_id, b.period, b.period_start): b for b in balances.values()}
-    for team in session.scalars(select(Team)):
-        start, _ = period_bounds(team.period, now)
-        balance = current.get((team.id, team.period, start))
-        if balance is not None and balance.budget != team.budget_credits:
-            report.violations.append(
-                f"team {team.slug}: budget is {team.budget_credits} but the current period "
-                f"was allocated {balance.budget}"
-            )
 
 
 def _check_secrets(session: Session, report: AuditReport, secrets: list[str]) -> None:

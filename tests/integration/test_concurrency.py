@@ -1,0 +1,145 @@
+"""Racing reservations never overspend: threads on both databases, processes on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger import accounting, audit, teams
+from ledger.db import Database
+from ledger.errors import BudgetExceeded
+from ledger.models import Job, Team
+
+BUDGET = 5_000
+THREADS = 16
+ATTEMPTS_PER_WORKER = 40
+
+
+def _race(database: Database, team_id: int, seed: int, barrier: threading.Barrier) -> list[int]:
+    """Reserve random amounts until refused a few times; return what was accepted."""
+    rng = random.Random(seed)
+    accepted: list[int] = []
+    barrier.wait()
+    for _ in range(ATTEMPTS_PER_WORKER):
+        credits = rng.randint(1, 120)
+        try:
+            with database.write() as session:
+                accounting.reserve(session, team_id, credits, endpoint="image-to-video")
+        except BudgetExceeded:
+            continue
+        accepted.append(credits)
+    return accepted
+
+
+def _team(database: Database) -> int:
+    with database.write() as session:
+        return teams.create_team(session, "hot", budget_credits=BUDGET).id
+
+
+def _held_total(database: Database, team_id: int) -> int:
+    with database.read() as session:
+        return int(
+            session.scalar(select(func.sum(Job.held_credits)).where(Job.team_id == team_id)) or 0
+        )
+
+
+def _take_the_last_credits_and_audit(database: Database, team_id: int) -> None:
+    with database.read() as session:
+        team = session.get(Team, team_id)
+        available = accounting.balance_of(session, team).available
+    assert available >= 0
+    if available:
+        with database.write() as session:
+            accounting.reserve(session, team_id, available, endpoint="image-to-video")
+    with database.read() as session:
+        team = session.get(Team, team_id)
+        assert accounting.balance_of(session, team).available == 0
+        report = audit.run(session)
+    assert report.violations == []
+    with pytest.raises(BudgetExceeded), database.write() as session:
+        accounting.reserve(session, team_id, 1, endpoint="image-to-video")
+
+
+def test_racing_threads_never_take_more_than_the_budget(database_url: str) -> None:
+    database = Database(database_url, **({} if "sqlite" in database_url else {"pool_size": 20}))
+    try:
+        team_id = _team(database)
+        barrier = threading.Barrier(THREADS)
+        with ThreadPoolExecutor(THREADS) as pool:
+            results = list(
+                pool.map(lambda seed: _race(database, team_id, seed, barrier), range(THREADS))
+            )
+        accepted = sum(sum(r) for r in results)
+        print(f"{THREADS} threads accepted {sum(map(len, results))} holds, {accepted} credits")
+        assert 0 < accepted <= BUDGET
+        assert _held_total(database, team_id) == accepted
+        _take_the_last_credits_and_audit(database, team_id)
+    finally:
+        database.dispose()
+
+
+_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    import json, random, sys
+    from ledger import accounting
+    from ledger.db import Database
+    from ledger.errors import BudgetExceeded
+
+    url, team_id, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    database = Database(url, pool_size=10)
+    rng = random.Random(seed)
+    accepted = []
+
+    def worker(n):
+        local = random.Random(seed * 100 + n)
+        for _ in range(25):
+            credits = local.randint(1, 120)
+            try:
+                with database.write() as session:
+                    accounting.reserve(session, team_id, credits, endpoint="image-to-video")
+            except BudgetExceeded:
+                continue
+            accepted.append(credits)
+
+    import threading
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    database.dispose()
+    print(json.dumps(accepted))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_racing_processes_never_take_more_than_the_budget(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        team_id = _team(database)
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _PROCESS_SCRIPT, database_url, str(team_id), str(seed)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for seed in (1, 2)
+        ]
+        outputs = [p.communicate(timeout=120)[0] for p in processes]
+        assert all(p.returncode == 0 for p in processes)
+        accepted = [json.loads(out) for out in outputs]
+        total = sum(map(sum, accepted))
+        print(f"2 processes x 8 threads accepted {sum(map(len, accepted))} holds, {total} credits")
+        assert all(accepted), "both processes should have won some holds"
+        assert 0 < total <= BUDGET
+        assert _held_total(database, team_id) == total
+        _take_the_last_credits_and_audit(database, team_id)
+    finally:
+        database.dispose()
