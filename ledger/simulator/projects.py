@@ -38,8 +38,8 @@ def iso(timestamp: float) -> str:
     )
 
 
-def _output_size(body: dict[str, Any]) -> tuple[int, int]:
-    height = _HEIGHTS.get(body.get("resolution") or "")
+def _output_size(body: dict[str, Any], default_resolution: str = "") -> tuple[int, int]:
+    height = _HEIGHTS.get(body.get("resolution") or default_resolution)
     if height is None:
         width, height = body.get("width"), body.get("height")
         if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
@@ -82,7 +82,11 @@ def plan_job(
     # animation renders at the fps it was asked for; the others may come out at another rate
     if quote.per_frame and tool.endpoint != "animation" and rng.random() < options.drift_rate:
         final_fps = rng.choice(options.drift_fps)
-    width, height = _output_size(body) if tool.kind == "video" else (-1, -1)
+    # i2v and t2v default to 720p on paid plans, 480p on free ones (reference §4.3)
+    default_resolution = ""
+    if tool.endpoint in ("image-to-video", "text-to-video"):
+        default_resolution = "480p" if options.tier == "free" else "720p"
+    width, height = _output_size(body, default_resolution) if tool.kind == "video" else (-1, -1)
     end_seconds = float(body.get("end_seconds") or 0.0)
     return Job(
         id=new_id(),

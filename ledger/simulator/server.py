@@ -105,7 +105,10 @@ def threaded_simulator(
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     server.daemon_threads = True
     server.block_on_close = False  # a held "timeout" response must not delay the stop
-    thread = threading.Thread(target=server.serve_forever, name="simulator", daemon=True)
+    # a short poll interval: shutdown() waits for the loop to notice (0.5 s by default)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="simulator", daemon=True
+    )
     thread.start()
     running = ThreadedSimulator(app, server, thread)
     try:

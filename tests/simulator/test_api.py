@@ -1,0 +1,239 @@
+"""The wire: validation errors, 404s, content types, DELETE, uploads. Raw HTTP, because the SDK
+refuses bad bodies before they are sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger.simulator.testing import SimulatorHandle
+
+AUTH = {"Authorization": "Bearer test-token"}
+I2V = {"assets": {"image_file_path": "api-assets/id/a.png"}, "end_seconds": 5.0}
+
+
+@pytest.fixture
+def http(simulator: SimulatorHandle) -> Any:
+    with httpx.Client(base_url=simulator.url, headers=AUTH, timeout=10) as session:
+        yield session
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/image-to-video", {"end_seconds": 5.0}, "assets"),
+        ("/v1/image-to-video", {**I2V, "end_seconds": 0}, "end_seconds"),
+        ("/v1/image-to-video", {**I2V, "end_seconds": "5"}, "end_seconds"),
+        ("/v1/image-to-video", {**I2V, "model": "kling-9"}, "model"),
+        ("/v1/image-to-video", {**I2V, "model": "kling-3.0", "end_seconds": 20.0}, "end_seconds"),
+        ("/v1/image-to-video", {**I2V, "model": "veo3.1", "end_seconds": 5.0}, "end_seconds"),
+        ("/v1/image-to-video", {**I2V, "model": "ltx-2.5", "resolution": "4k"}, "resolution"),
+        ("/v1/image-to-video", {**I2V, "model": "ltx-2.5", "end_seconds": 2.5}, "end_seconds"),
+        (
+            "/v1/image-to-video",
+            {
+                "assets": {"image_file_path": "a.png", "end_image_file_path": "api-assets/b.png"},
+                "end_seconds": 5.0,
+                "model": "wan-2.2",
+            },
+            "assets.image_file_path",
+        ),
+        (
+            "/v1/image-to-video",
+            {
+                "assets": {
+                    "image_file_path": "api-assets/a.png",
+                    "end_image_file_path": "api-assets/b.png",
+                },
+                "end_seconds": 5.0,
+                "model": "wan-2.2",
+            },
+            "assets.end_image_file_path",
+        ),
+        ("/v1/text-to-video", {"end_seconds": 5.0, "style": {}}, "style.prompt"),
+        (
+            "/v1/text-to-video",
+            {"end_seconds": 5.0, "style": {"prompt": "x"}, "aspect_ratio": "4:3"},
+            "aspect_ratio",
+        ),
+        (
+            "/v1/face-swap",
+            {
+                "assets": {"video_source": "file", "video_file_path": "api-assets/v.mp4"},
+                "start_seconds": 4.0,
+                "end_seconds": 4.0,
+            },
+            "end_seconds",
+        ),
+        (
+            "/v1/lip-sync",
+            {
+                "assets": {"audio_file_path": "api-assets/a.mp3", "video_source": "file"},
+                "start_seconds": 0.0,
+                "end_seconds": 4.0,
+            },
+            "assets.video_file_path",
+        ),
+        (
+            "/v1/ai-video-translator",
+            {
+                "assets": {"video_file_path": "api-assets/v.mp4"},
+                "end_seconds": 45.0,
+                "target_language": "Spanish",
+            },
+            "end_seconds",
+        ),
+        ("/v1/ai-image-generator", {"image_count": 0, "style": {"prompt": "x"}}, "image_count"),
+        (
+            "/v1/ai-image-generator",
+            {"image_count": 2, "style": {"prompt": "x"}, "model": "flux-2-klein"},
+            "image_count",
+        ),
+        (
+            "/v1/ai-image-upscaler",
+            {"assets": {"image_file_path": "api-assets/a.png"}, "scale_factor": 3},
+            "scale_factor",
+        ),
+        ("/v1/ai-music-generator", {"duration": 5, "style": {"prompt": "x"}}, "duration"),
+        (
+            "/v1/ai-voice-generator",
+            {"style": {"prompt": "x" * 1001, "voice_name": "Elon Musk"}},
+            "style.prompt",
+        ),
+        (
+            "/v1/ai-ugc-ad",
+            {
+                "assets": {"image_file_path": "api-assets/a.png"},
+                "end_seconds": 16.0,
+                "script": "buy",
+                "model": "kling-3.0",
+            },
+            "end_seconds",
+        ),
+    ],
+)
+def test_bad_bodies_are_refused_with_json_4xx(http: Any, path: str, body: dict, field: str):
+    response = http.post(path, json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["code"] == "invalid_request"
+    assert response.json()["field"] == field
+
+
+def test_refused_creates_are_not_charged(http: Any, simulator: SimulatorHandle):
+    http.post("/v1/image-to-video", json={"end_seconds": 5.0})
+    http.post(
+        "/v1/image-to-video", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    state = simulator.state()
+    assert state["jobs"]["total"] == 0 and state["account"]["credits"] == 1_000_000
+    assert state["counters"]["POST /v1/image-to-video"] == 2
+
+
+def test_malformed_json_is_400(http: Any):
+    response = http.post(
+        "/v1/image-to-video", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and response.json()["code"] == "invalid_json"
+
+
+def test_missing_bearer_is_401_json(simulator: SimulatorHandle):
+    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}):
+        response = httpx.post(f"{simulator.url}/v1/image-to-video", json=I2V, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["code"] == "unauthorized"
+
+
+def test_create_variants_per_kind(http: Any):
+    video = http.post("/v1/image-to-video", json=I2V).json()
+    image = http.post(
+        "/v1/photo-colorizer", json={"assets": {"image_file_path": "https://x/a.png"}}
+    )
+    audio = http.post("/v1/ai-music-generator", json={"duration": 20, "style": {"prompt": "x"}})
+    assert set(video) == {"id", "credits_charged", "estimated_frame_cost"}
+    assert image.json() == {"id": image.json()["id"], "credits_charged": 10, "frame_cost": 10}
+    assert audio.json() == {"id": audio.json()["id"], "credits_charged": 20}
+
+
+def test_unknown_or_wrong_kind_id_is_404(http: Any):
+    video_id = http.post("/v1/image-to-video", json=I2V).json()["id"]
+    for path in (
+        f"/v1/image-projects/{video_id}",
+        f"/v1/audio-projects/{video_id}",
+        "/v1/video-projects/does-not-exist",
+    ):
+        response = http.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/json"
+    assert http.delete(f"/v1/audio-projects/{video_id}").status_code == 404
+    assert http.post("/v1/not-a-tool", json={}).status_code == 404
+
+
+def test_delete_is_204_without_body(http: Any):
+    video_id = http.post("/v1/image-to-video", json=I2V).json()["id"]
+    response = http.delete(f"/v1/video-projects/{video_id}")
+    assert response.status_code == 204 and response.content == b""
+
+
+def test_project_shapes_have_every_key(http: Any):
+    video_id = http.post("/v1/image-to-video", json=I2V).json()["id"]
+    image_id = http.post(
+        "/v1/ai-qr-code-generator", json={"content": "x", "style": {"art_style": "y"}}
+    )
+    audio_id = http.post("/v1/ai-music-generator", json={"duration": 20, "style": {"prompt": "x"}})
+    video = http.get(f"/v1/video-projects/{video_id}").json()
+    image = http.get(f"/v1/image-projects/{image_id.json()['id']}").json()
+    audio = http.get(f"/v1/audio-projects/{audio_id.json()['id']}").json()
+    common = {
+        "id",
+        "type",
+        "name",
+        "status",
+        "enabled",
+        "created_at",
+        "credits_charged",
+        "error",
+        "downloads",
+    }
+    assert set(video) == common | {
+        "start_seconds",
+        "end_seconds",
+        "fps",
+        "width",
+        "height",
+        "total_frame_cost",
+        "download",
+    }
+    assert set(image) == common | {"image_count", "total_frame_cost"}
+    assert set(audio) == common
+    assert video["name"] is None and video["error"] is None and video["download"] is None
+
+
+def test_upload_urls_accept_a_put_and_refuse_bad_extensions(http: Any):
+    reply = http.post(
+        "/v1/files/upload-urls",
+        json={
+            "items": [{"extension": "png", "type": "image"}, {"extension": "mp4", "type": "video"}]
+        },
+    )
+    items = reply.json()["items"]
+    assert [item["file_path"].rsplit(".", 1)[1] for item in items] == ["png", "mp4"]
+    assert all(item["file_path"].startswith("api-assets/") for item in items)
+    assert httpx.put(items[0]["upload_url"], content=b"bytes").status_code == 200
+    bad = http.post(
+        "/v1/files/upload-urls", json={"items": [{"extension": "exe", "type": "image"}]}
+    )
+    assert bad.status_code == 422
+
+
+def test_downloads_only_for_complete_projects(http: Any, simulator: SimulatorHandle):
+    video_id = http.post("/v1/image-to-video", json=I2V).json()["id"]
+    early = httpx.get(f"{simulator.url}/_simulator/files/{video_id}/output.mp4")
+    assert early.status_code == 404
+    simulator.wait_until_settled()
+    url = http.get(f"/v1/video-projects/{video_id}").json()["downloads"][0]["url"]
+    response = httpx.get(url)
+    assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
