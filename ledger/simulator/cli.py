@@ -49,7 +49,7 @@ def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option(
     "--threads",
     type=click.IntRange(1, 1000),
-    default=32,
+    default=8,
     show_default=True,
     help="Threads per process.",
 )
