@@ -154,7 +154,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     config_file = env.get("LEDGER_CONFIG")
     if config_file:
         for key, value in _read_toml(config_file).items():
-            raw[key] = (f"{key} in {config_file}", value)
+            if value != "":  # empty means "use the default", as in the environment
+                raw[key] = (f"{key} in {config_file}", value)
     for name, (variable, _) in _SOURCES.items():
         if variable in env and env[variable] != "":
             raw[name] = (variable, env[variable])
