@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -40,9 +40,9 @@ from ledger.models import (
 )
 from ledger.periods import period_bounds
 
-_balances = Balance.__table__
-_entries = Entry.__table__
-_jobs = Job.__table__
+_balances = cast(Table, Balance.__table__)
+_entries = cast(Table, Entry.__table__)
+_jobs = cast(Table, Job.__table__)
 
 AVAILABLE_SQL = _balances.c.budget + _balances.c.adjustments - _balances.c.spent - _balances.c.held
 
@@ -116,7 +116,7 @@ def _update_balance(
         statement = statement.where(AVAILABLE_SQL >= require_available)
     # Even with nothing to change, touch the row: it takes the lock and makes the check.
     statement = statement.values(**(values or {"held": _balances.c.held}))
-    if session.execute(statement).rowcount == 1:
+    if _rowcount(session.execute(statement)) == 1:
         return True
     if require_available is None:
         raise NotFound(f"no balance with id {balance_id}")
@@ -522,11 +522,13 @@ def _end(
     }
     if flag:
         values["flag"] = flag
-    ended = session.execute(
-        update(_jobs)
-        .where(_jobs.c.id == job.id, _jobs.c.status.in_([s.value for s in OPEN_STATUSES]))
-        .values(**values)
-    ).rowcount
+    ended = _rowcount(
+        session.execute(
+            update(_jobs)
+            .where(_jobs.c.id == job.id, _jobs.c.status.in_([s.value for s in OPEN_STATUSES]))
+            .values(**values)
+        )
+    )
     if ended != 1:
         raise HoldEnded(f"job {job.id} has already ended")
     for name, value in values.items():  # the row changed under the ORM; tell it, unflushed
@@ -538,3 +540,7 @@ def _check_amount(credits: Any) -> None:
         raise InvalidInput("credits must be a whole number >= 0")
     if credits > 10**15:
         raise InvalidInput("credits is out of range")
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount

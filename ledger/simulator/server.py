@@ -12,11 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import (
+    BaseWSGIServer,
+    ThreadedWSGIServer,
+    WSGIRequestHandler,
+    make_server,
+)
 
 from ledger.simulator.app import create_simulator_app, runtime_of
 from ledger.simulator.options import SimulatorOptions
@@ -85,8 +90,7 @@ class ThreadedSimulator:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.server.host}:{self.server.port}"
 
     def stop(self) -> None:
         runtime_of(self.app).stopping.set()  # release held responses first
@@ -102,7 +106,10 @@ def threaded_simulator(
 ) -> Iterator[ThreadedSimulator]:
     """Serve a simulator on ``host:port`` (0: a free port) in a thread; stop it on exit."""
     app = create_simulator_app(options)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    server = cast(
+        ThreadedWSGIServer,
+        make_server(host, port, app, threaded=True, request_handler=_QuietHandler),
+    )
     server.daemon_threads = True
     server.block_on_close = False  # a held "timeout" response must not delay the stop
     # a short poll interval: shutdown() waits for the loop to notice (0.5 s by default)
