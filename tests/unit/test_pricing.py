@@ -17,7 +17,8 @@ from ledger.errors import InvalidInput, NotFound
 from ledger.pricing import Estimate, PricingError, PricingTable
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = Path("/work/shared/reference/magic-hour-api.md")
+# The shared reference sits beside the repository (CI clones it there too).
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "magic-hour-api.md"
 
 # Every create endpoint of the reference (§2.2 video, §2.3 image, §2.4 audio), kept here too so
 # the check does not depend on the reference file being present.
