@@ -330,10 +330,12 @@ def reserve(
     credits: int,
     *,
     endpoint: str,
+    kind: str,
     model: str | None = None,
     key: ApiKey | None = None,
     tags: dict[str, str] | None = None,
     idempotency_key: str | None = None,
+    request_hash: str | None = None,
     job_id: str | None = None,
     now: datetime | None = None,
 ) -> Job:
@@ -378,12 +380,14 @@ def reserve(
         key_id=key.id if key else None,
         balance_id=balance.id,
         endpoint=endpoint,
+        kind=kind,
         model=model,
         status=JobStatus.RESERVED.value,
         estimated_credits=credits,
         held_credits=credits,
         tags=dict(tags or {}),
         idempotency_key=idempotency_key,
+        request_hash=request_hash,
         created_at=now,
     )
     session.add(job)

@@ -201,6 +201,7 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "idempotency_key"),
         CheckConstraint(_enum_check("status", JobStatus), name="status_known"),
+        CheckConstraint("kind IN ('video', 'image', 'audio')", name="kind_known"),
         CheckConstraint("estimated_credits >= 0", name="estimate_not_negative"),
         CheckConstraint("held_credits >= 0", name="held_not_negative"),
         CheckConstraint(
@@ -225,6 +226,7 @@ class Job(Base):
     key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
     balance_id: Mapped[int] = mapped_column(ForeignKey("balances.id"), index=True)
     endpoint: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # video | image | audio: where its project lives
     model: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12))
     upstream_id: Mapped[str | None] = mapped_column(String(128), unique=True)
@@ -233,8 +235,13 @@ class Job(Base):
     charged_credits: Mapped[int | None] = mapped_column(BigInteger)
     tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # What the proxy answered, kept so that a retry with the same Idempotency-Key gets it again.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
     flag: Mapped[str | None] = mapped_column(String(32))  # e.g. overrun, unknown_expired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from ledger.models import Base
+from ledger.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -24,11 +24,19 @@ def _url() -> str:
     return load_settings().resolved_database_url
 
 
+def _render_item(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
+    # Migrations spell UTCDateTime as the column type it stores, so they never import the models.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _configure(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        render_item=_render_item,
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
     )

@@ -31,7 +31,7 @@ def balance(database: Database, team_id: int, at: datetime = NOW) -> accounting.
 def reserve(database: Database, team_id: int, credits: int, **options) -> Job:
     with database.write() as session:
         return accounting.reserve(
-            session, team_id, credits, endpoint="image-to-video", now=NOW, **options
+            session, team_id, credits, endpoint="image-to-video", kind="video", now=NOW, **options
         )
 
 
@@ -222,7 +222,7 @@ def test_unknown_jobs_and_bad_amounts_are_refused(database: Database) -> None:
         with pytest.raises(InvalidInput), database.write() as session:
             accounting.settle(session, job.id, bad, now=NOW)  # type: ignore[arg-type]
         with pytest.raises(InvalidInput), database.write() as session:
-            accounting.reserve(session, team_id, bad, endpoint="x", now=NOW)  # type: ignore[arg-type]
+            accounting.reserve(session, team_id, bad, endpoint="x", kind="video", now=NOW)  # type: ignore[arg-type]
 
 
 def test_budget_change_applies_to_the_current_period_and_keeps_history(

@@ -25,7 +25,11 @@ def busy_ledger(database: Database) -> Database:
     jobs = []
     for credits in (150, 300, 90, 60):
         with database.write() as session:
-            jobs.append(accounting.reserve(session, 1, credits, endpoint="image-to-video", now=NOW))
+            jobs.append(
+                accounting.reserve(
+                    session, 1, credits, endpoint="image-to-video", kind="video", now=NOW
+                )
+            )
     with database.write() as session:
         accounting.settle(session, jobs[0].id, 120, now=NOW)
         accounting.settle(session, jobs[1].id, 330, now=NOW)
@@ -91,9 +95,9 @@ def test_an_overspent_hold_in_the_journal_fails_the_audit(busy_ledger: Database)
     with busy_ledger.engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO jobs (id, team_id, balance_id, endpoint, status, estimated_credits,"
-                " held_credits, tags, created_at) VALUES ('job_forged', 2, 2, 'image-to-video',"
-                " 'reserved', 900, 900, '{}', :now)"
+                "INSERT INTO jobs (id, team_id, balance_id, endpoint, kind, status,"
+                " estimated_credits, held_credits, tags, created_at) VALUES ('job_forged', 2, 2,"
+                " 'image-to-video', 'video', 'reserved', 900, 900, '{}', :now)"
             ),
             {"now": NOW.replace(tzinfo=None) if busy_ledger.is_sqlite else NOW},
         )

@@ -32,7 +32,9 @@ def _race(database: Database, team_id: int, seed: int, barrier: threading.Barrie
         credits = rng.randint(1, 120)
         try:
             with database.write() as session:
-                accounting.reserve(session, team_id, credits, endpoint="image-to-video")
+                accounting.reserve(
+                    session, team_id, credits, endpoint="image-to-video", kind="video"
+                )
         except BudgetExceeded:
             continue
         accepted.append(credits)
@@ -58,14 +60,14 @@ def _take_the_last_credits_and_audit(database: Database, team_id: int) -> None:
     assert available >= 0
     if available:
         with database.write() as session:
-            accounting.reserve(session, team_id, available, endpoint="image-to-video")
+            accounting.reserve(session, team_id, available, endpoint="image-to-video", kind="video")
     with database.read() as session:
         team = session.get(Team, team_id)
         assert accounting.balance_of(session, team).available == 0
         report = audit.run(session)
     assert report.violations == []
     with pytest.raises(BudgetExceeded), database.write() as session:
-        accounting.reserve(session, team_id, 1, endpoint="image-to-video")
+        accounting.reserve(session, team_id, 1, endpoint="image-to-video", kind="video")
 
 
 def test_racing_threads_never_take_more_than_the_budget(database_url: str) -> None:
@@ -104,7 +106,9 @@ _PROCESS_SCRIPT = textwrap.dedent(
             credits = local.randint(1, 120)
             try:
                 with database.write() as session:
-                    accounting.reserve(session, team_id, credits, endpoint="image-to-video")
+                    accounting.reserve(
+                        session, team_id, credits, endpoint="image-to-video", kind="video"
+                    )
             except BudgetExceeded:
                 continue
             accepted.append(credits)

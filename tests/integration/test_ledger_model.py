@@ -102,7 +102,12 @@ def machine_for(database: Database) -> type[RuleBasedStateMachine]:
             try:
                 with database.write() as session:
                     job = accounting.reserve(
-                        session, self.team_id, credits, endpoint="image-to-video", now=self.now
+                        session,
+                        self.team_id,
+                        credits,
+                        endpoint="image-to-video",
+                        kind="video",
+                        now=self.now,
                     )
             except BudgetExceeded as refused:
                 assert not fits, f"{credits} should fit in {available}"
