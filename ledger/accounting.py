@@ -362,12 +362,12 @@ def reserve(
                 f"max_credits_per_request of {cap}",
                 team=team.slug,
                 estimated_credits=credits,
-                available_credits=_available(session, balance.id),
+                available_credits=available_in(session, balance.id),
             )
 
     hold = _posting(EntryKind.RESERVE, credits)
     if not _update_balance(session, balance.id, [hold], require_available=credits):
-        available = _available(session, balance.id)
+        available = available_in(session, balance.id)
         raise BudgetExceeded(
             f"estimated {credits} credits exceed the {available} available to team {team.slug}",
             team=team.slug,
@@ -404,7 +404,8 @@ def reserve(
     return job
 
 
-def _available(session: Session, balance_id: int) -> int:
+def available_in(session: Session, balance_id: int) -> int:
+    """The available credits of one balance row, as of now in this transaction."""
     return int(
         session.execute(select(AVAILABLE_SQL).where(_balances.c.id == balance_id)).scalar_one()
     )

@@ -28,6 +28,7 @@ class Settings:
     database_url: str = ""  # empty: a SQLite file `ledger.db` in state_dir
     magic_hour_api_key: str | None = field(default=None, repr=False)
     upstream_url: str = DEFAULT_UPSTREAM_URL
+    upstream_timeout: float = 60.0
     admin_token: str | None = field(default=None, repr=False)
     pricing: Path | None = None  # None: the built-in table
     poll_interval: float = 5.0
@@ -53,6 +54,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "database_url": ("LEDGER_DATABASE_URL", "database_url"),
     "magic_hour_api_key": ("MAGIC_HOUR_API_KEY", "magic_hour_api_key"),
     "upstream_url": ("LEDGER_UPSTREAM_URL", "upstream_url"),
+    "upstream_timeout": ("LEDGER_UPSTREAM_TIMEOUT", "upstream_timeout"),
     "admin_token": ("LEDGER_ADMIN_TOKEN", "admin_token"),
     "pricing": ("LEDGER_PRICING", "pricing"),
     "poll_interval": ("LEDGER_POLL_INTERVAL", "poll_interval"),
@@ -133,6 +135,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "database_url": _database_url,
     "magic_hour_api_key": _secret,
     "upstream_url": _http_url,
+    "upstream_timeout": _number(0, strict=True),
     "admin_token": _secret,
     "pricing": _existing_file,
     "poll_interval": _number(0, strict=True),

@@ -8,6 +8,7 @@ READ COMMITTED; the accounting core's conditional updates and row locks keep it 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.resources
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+# How long a SQLite writer waits for the lock before the request fails as unavailable (503).
+SQLITE_BUSY_TIMEOUT_MS = 5_000
 # Distinct lock key for "someone is migrating this database" (PostgreSQL advisory lock).
 _MIGRATION_LOCK_KEY = 0x1ED6E2
 
@@ -29,9 +31,15 @@ _MIGRATION_LOCK_KEY = 0x1ED6E2
 class Database:
     """An engine and the two ways to open a unit of work on it: to read, and to write."""
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+        **engine_options: Any,
+    ) -> None:
         self.url = make_url(url)
-        self.engine = _make_engine(url, **engine_options)
+        self.engine = _make_engine(url, sqlite_busy_timeout_ms, **engine_options)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(ledger_write=True), expire_on_commit=False
@@ -49,18 +57,16 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only unit of work; nothing it does is committed."""
+        """A read-only unit of work; nothing it does is committed. Objects read stay usable
+        (detached, not expired) after the block."""
         with self._reader() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session  # closing the session rolls its transaction back
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def _make_engine(url: str, **options: Any) -> Engine:
+def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
@@ -70,7 +76,7 @@ def _make_engine(url: str, **options: Any) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     connect_args = options.pop("connect_args", {})
-    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    connect_args.setdefault("timeout", busy_timeout_ms / 1000)
     connect_args.setdefault("check_same_thread", False)
     engine = create_engine(url, connect_args=connect_args, **options)
 
@@ -81,7 +87,7 @@ def _make_engine(url: str, **options: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -108,6 +114,7 @@ def migrations_dir() -> Path:
     return Path(str(importlib.resources.files("ledger.migrations")))
 
 
+@functools.cache
 def head_revision() -> str | None:
     script = ScriptDirectory(str(migrations_dir()))
     return script.get_current_head()

@@ -41,3 +41,35 @@ class BudgetExceeded(LedgerError):
             estimated_credits=estimated_credits,
             available_credits=available_credits,
         )
+
+
+class Unauthorized(LedgerError):
+    code = "unauthorized"
+
+
+class Forbidden(LedgerError):
+    code = "forbidden"
+
+
+class NotProxied(LedgerError):
+    """A path under /v1/ that the proxy does not forward (no unpriced call reaches upstream)."""
+
+    code = "not_proxied"
+
+
+class Unavailable(LedgerError):
+    """The database cannot be reached; nothing was sent upstream."""
+
+    code = "unavailable"
+
+
+class UpstreamError(LedgerError):
+    """Upstream could not be reached; the request was not sent and the hold was released."""
+
+    code = "upstream_error"
+
+
+class UpstreamOutcomeUnknown(LedgerError):
+    """The request was sent but no answer came back; the hold is kept until the job is found."""
+
+    code = "upstream_unknown"

@@ -1,0 +1,64 @@
+"""The HTTP side of ledger: ``create_app`` builds the Flask app and everything it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from ledger.config import Settings, load_settings
+from ledger.db import Database
+from ledger.pricing import PricingTable
+from ledger.proxy import Proxy
+from ledger.upstream import Upstream
+
+# Create bodies are small JSON documents; anything near this is a mistake or an attack.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Services:
+    """What the routes share, made once per app (per server worker process)."""
+
+    settings: Settings
+    database: Database
+    upstream: Upstream
+    pricing: PricingTable
+    proxy: Proxy
+
+    def close(self) -> None:
+        self.upstream.close()
+        self.database.dispose()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    upstream: Upstream | None = None,
+    pricing: PricingTable | None = None,
+    **config: Any,
+) -> Flask:
+    """The ledger service. Parts not given are built from the settings."""
+    from ledger.web import errors, health, proxy_routes
+
+    settings = settings or load_settings()
+    database = database or Database(settings.resolved_database_url)
+    pricing = pricing or PricingTable.load(settings.pricing)
+    upstream = upstream or Upstream(
+        settings.upstream_url, settings.magic_hour_api_key, timeout=settings.upstream_timeout
+    )
+    services = Services(settings, database, upstream, pricing, Proxy(database, upstream, pricing))
+
+    app = Flask("ledger")
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False, **config)
+    app.extensions["ledger"] = services
+    errors.register_error_handlers(app)
+    app.register_blueprint(proxy_routes.blueprint)
+    app.register_blueprint(health.blueprint)
+    return app
+
+
+def services_of(app: Flask) -> Services:
+    return app.extensions["ledger"]  # type: ignore[no-any-return]

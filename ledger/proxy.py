@@ -1,0 +1,432 @@
+"""The budget-guarded proxy: what happens to a Magic Hour call that comes through ``ledger``.
+
+A create call is validated and estimated, its hold is committed, and only then is it forwarded;
+what upstream answers decides what happens to the hold (CONTRACT §3):
+
+=========================  ================================  ==========================
+upstream                    the hold                          the caller gets
+=========================  ================================  ==========================
+2xx                         moved to ``credits_charged``;     upstream's status and body
+                            job ``submitted``
+error status                released                          upstream's status and body
+no answer after sending     kept; job ``unknown``             504 ``upstream_unknown``
+not reachable (not sent)    released                          502 ``upstream_error``
+=========================  ================================  ==========================
+
+Nothing here knows about Flask: the web layer parses the HTTP request, calls one method, and
+turns the :class:`Reply` (or a :class:`~ledger.errors.LedgerError`) into a response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ledger import accounting, teams
+from ledger.db import Database
+from ledger.errors import (
+    Conflict,
+    HoldEnded,
+    InvalidInput,
+    NotFound,
+    NotProxied,
+    Unauthorized,
+    UpstreamError,
+    UpstreamOutcomeUnknown,
+)
+from ledger.models import ApiKey, Job, JobStatus, Team, new_id, utcnow
+from ledger.pricing import Estimate, PricingTable
+from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
+
+log = logging.getLogger("ledger.proxy")
+
+TERMINAL_STATUSES = ("complete", "error", "canceled")
+PROJECT_KINDS = ("video", "image", "audio")
+MAX_IDEMPOTENCY_KEY = 255
+MAX_TAGS = 20
+_TAG_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_PRINTABLE = re.compile(r"[\x20-\x7e]+")
+JSON = {"content-type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated team key."""
+
+    key: ApiKey
+    team_id: int
+    team_slug: str
+
+
+@dataclass
+class Reply:
+    """What to answer, plus what the access log and metrics want to know."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    outcome: str = "forwarded"
+    job_id: str | None = None
+    estimate: int | None = None
+
+    @classmethod
+    def of_json(cls, status: int, document: Any, **extra: Any) -> Reply:
+        return cls(status, json.dumps(document).encode(), dict(JSON), **extra)
+
+
+class Proxy:
+    def __init__(self, database: Database, upstream: Upstream, pricing: PricingTable) -> None:
+        self.database = database
+        self.upstream = upstream
+        self.pricing = pricing
+
+    # -- who is calling -----------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        """The caller's team key from ``Authorization: Bearer <key>``, or :class:`Unauthorized`."""
+        scheme, _, secret = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("missing team key: send Authorization: Bearer mhl_...")
+        with self.database.read() as session:
+            found = teams.authenticate(session, secret.strip())
+        if found is None:
+            raise Unauthorized("unknown or revoked team key")
+        key, team = found
+        return Caller(key=key, team_id=team.id, team_slug=team.slug)
+
+    # -- creates ------------------------------------------------------------------------------
+
+    def create(
+        self,
+        caller: Caller,
+        endpoint: str,
+        raw_body: bytes,
+        *,
+        idempotency_key: str | None = None,
+        tags_header: str | None = None,
+        dry_run: bool = False,
+    ) -> Reply:
+        """Estimate, reserve, forward and record one create call."""
+        kind = self.pricing.kind_of(endpoint)
+        if kind is None:
+            raise NotProxied(f"/v1/{endpoint} is not a create endpoint that ledger prices")
+        body = parse_json_object(raw_body)
+        estimate = self.pricing.estimate(endpoint, body)
+        tags = parse_tags(tags_header)
+        idempotency_key = check_idempotency_key(idempotency_key)
+        if dry_run:
+            return self._dry_run(caller, estimate)
+
+        request_hash = _request_hash(endpoint, body)
+        if idempotency_key:
+            replay = self._replay(caller, idempotency_key, request_hash)
+            if replay is not None:
+                return replay
+        job_id = new_id("job")
+        try:
+            with self.database.write() as session:
+                accounting.reserve(
+                    session,
+                    caller.team_id,
+                    estimate.credits,
+                    endpoint=endpoint,
+                    kind=estimate.kind,
+                    model=estimate.model,
+                    key=caller.key,
+                    tags=tags,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash if idempotency_key else None,
+                    job_id=job_id,
+                )
+        except IntegrityError:
+            # Another request with the same Idempotency-Key won the race to reserve.
+            if idempotency_key:
+                replay = self._replay(caller, idempotency_key, request_hash)
+                if replay is not None:
+                    return replay
+            raise
+        return self._forward_create(caller, endpoint, raw_body, job_id, estimate, idempotency_key)
+
+    def _forward_create(
+        self,
+        caller: Caller,
+        endpoint: str,
+        raw_body: bytes,
+        job_id: str,
+        estimate: Estimate,
+        idempotency_key: str | None,
+    ) -> Reply:
+        keep = idempotency_key is not None
+        try:
+            reply = self.upstream.request("POST", f"/v1/{endpoint}", raw_body)
+        except UpstreamUnreachable as exc:
+            error = UpstreamError(f"Magic Hour could not be reached ({exc}); nothing was charged")
+            self._end_without_answer(job_id, error, keep, release=True)
+            raise error from None
+        except UpstreamUnknown as exc:
+            unknown = UpstreamOutcomeUnknown(
+                f"Magic Hour did not answer ({exc}); the job may exist upstream. Its credits stay "
+                f"held until it is found or released. Do not retry blindly: job {job_id}"
+            )
+            self._end_without_answer(job_id, unknown, keep, release=False)
+            raise unknown from None
+
+        headers = {**reply.headers, "x-ledger-job-id": job_id}
+        outcome = "accepted" if reply.ok else "upstream_error"
+        try:
+            if reply.ok:
+                held, available = self._record_created(job_id, reply, keep)
+                headers["x-ledger-reserved-credits"] = str(held)
+                headers["x-ledger-available-credits"] = str(available)
+            else:
+                with self.database.write() as session:
+                    accounting.release(session, job_id)
+                    _store_reply(session, job_id, reply.status, reply.body, keep)
+        except SQLAlchemyError:
+            # Upstream has answered; the caller gets that answer. The job stays `reserved` with
+            # its hold, which reconciliation treats as unknown: nothing is lost.
+            log.exception("could not record upstream's answer for job %s", job_id)
+            headers["x-ledger-warning"] = "outcome not recorded; the hold stays until reconciled"
+        return Reply(reply.status, reply.body, headers, outcome, job_id, estimate.credits)
+
+    def _record_created(self, job_id: str, reply: UpstreamReply, keep: bool) -> tuple[int, int]:
+        """Record upstream's 2xx: its project id, and the hold moved to what it charged."""
+        upstream_id, charged = _created(reply.json())
+        try:
+            with self.database.write() as session:
+                job = session.get(Job, job_id, with_for_update=True)
+                assert job is not None
+                if upstream_id is None:
+                    # Upstream said yes but we cannot tell to what: keep the hold to be safe.
+                    log.error("upstream 2xx without a usable id for job %s", job_id)
+                    job.status, job.flag = JobStatus.UNKNOWN.value, "unreadable_create_response"
+                else:
+                    job.upstream_id = upstream_id
+                    job.status = JobStatus.SUBMITTED.value
+                    job.submitted_at = utcnow()
+                    session.flush()
+                    if charged is not None:
+                        accounting.adjust_hold(session, job_id, charged)
+                _store_reply(session, job_id, reply.status, reply.body, keep)
+                return job.held_credits, accounting.available_in(session, job.balance_id)
+        except IntegrityError:
+            # The project id is already another job's (upstream reused an id?): flag, keep hold.
+            log.error("upstream id %r of job %s belongs to another job", upstream_id, job_id)
+            with self.database.write() as session:
+                job = session.get(Job, job_id, with_for_update=True)
+                assert job is not None
+                job.status, job.flag = JobStatus.UNKNOWN.value, "duplicate_upstream_id"
+                _store_reply(session, job_id, reply.status, reply.body, keep)
+                return job.held_credits, accounting.available_in(session, job.balance_id)
+
+    def _end_without_answer(
+        self, job_id: str, error: UpstreamError | UpstreamOutcomeUnknown, keep: bool, release: bool
+    ) -> None:
+        status = 502 if release else 504
+        body = json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
+        with self.database.write() as session:
+            if release:
+                accounting.release(session, job_id)
+            else:
+                job = session.get(Job, job_id, with_for_update=True)
+                assert job is not None
+                job.status = JobStatus.UNKNOWN.value
+            _store_reply(session, job_id, status, body, keep)
+        error.details["job_id"] = job_id
+
+    def _dry_run(self, caller: Caller, estimate: Estimate) -> Reply:
+        with self.database.read() as session:
+            team = session.get(Team, caller.team_id)
+            assert team is not None
+            available = accounting.balance_of(session, team).available
+        caps = [c for c in (caller.key.max_credits_per_request, team.max_credits_per_request) if c]
+        fits = estimate.credits <= available and all(estimate.credits <= c for c in caps)
+        return Reply.of_json(
+            200,
+            {
+                "estimated_credits": estimate.credits,
+                "available_credits": available,
+                "fits": fits,
+                "endpoint": estimate.endpoint,
+                "model": estimate.model,
+            },
+            outcome="dry_run",
+            estimate=estimate.credits,
+        )
+
+    def _replay(self, caller: Caller, idempotency_key: str, request_hash: str) -> Reply | None:
+        with self.database.read() as session:
+            job = session.scalar(
+                select(Job).where(
+                    Job.team_id == caller.team_id, Job.idempotency_key == idempotency_key
+                )
+            )
+        if job is None:
+            return None
+        if job.request_hash != request_hash:
+            raise InvalidInput("this Idempotency-Key was already used with a different request")
+        if job.response_status is None:
+            raise Conflict("a request with this Idempotency-Key is still in flight")
+        headers = {**JSON, "x-ledger-job-id": job.id, "idempotent-replayed": "true"}
+        return Reply(
+            job.response_status,
+            (job.response_body or "").encode(),
+            headers,
+            "replayed",
+            job.id,
+            job.estimated_credits,
+        )
+
+    # -- projects, uploads, account -----------------------------------------------------------
+
+    def project(self, caller: Caller, method: str, kind: str, project_id: str) -> Reply:
+        """GET or DELETE a project the caller's team created; anything else is an unknown id.
+
+        A terminal status seen here settles the job at once.
+        """
+        with self.database.read() as session:
+            job = session.scalar(
+                select(Job).where(
+                    Job.upstream_id == project_id, Job.team_id == caller.team_id, Job.kind == kind
+                )
+            )
+        if job is None:
+            raise NotFound("no such project")
+        reply = self._call(method, f"/v1/{kind}-projects/{quote(project_id, safe='')}")
+        if method == "GET" and reply.ok:
+            self.settle_from_project(job.id, reply.json())
+        return Reply(reply.status, reply.body, reply.headers, "forwarded", job.id)
+
+    def settle_from_project(self, job_id: str, project: Any) -> bool:
+        """Settle the job if the project is terminal; True if this call ended the hold."""
+        if not isinstance(project, dict) or project.get("status") not in TERMINAL_STATUSES:
+            return False
+        charged = project.get("credits_charged")
+        if isinstance(charged, bool) or not isinstance(charged, int) or charged < 0:
+            log.error("terminal project for job %s has no usable credits_charged", job_id)
+            return False
+        try:
+            with self.database.write() as session:
+                accounting.settle(session, job_id, charged)
+        except HoldEnded:
+            return False
+        return True
+
+    def upload_urls(self, caller: Caller, raw_body: bytes) -> Reply:
+        """Forwarded as is: uploads cost nothing."""
+        parse_json_object(raw_body)
+        reply = self._call("POST", "/v1/files/upload-urls", raw_body)
+        return Reply(reply.status, reply.body, reply.headers)
+
+    def account(self, caller: Caller) -> Reply:
+        """Upstream's account, with ``credits`` the caller team's available credits."""
+        reply = self._call("GET", "/v1/account")
+        document = reply.json()
+        if not reply.ok or not isinstance(document, dict):
+            return Reply(reply.status, reply.body, reply.headers)
+        with self.database.read() as session:
+            team = session.get(Team, caller.team_id)
+            assert team is not None
+            document["credits"] = accounting.balance_of(session, team).available
+        return Reply.of_json(reply.status, document)
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> UpstreamReply:
+        try:
+            return self.upstream.request(method, path, body)
+        except UpstreamUnreachable as exc:
+            raise UpstreamError(f"Magic Hour could not be reached ({exc})") from None
+        except UpstreamUnknown as exc:
+            raise UpstreamOutcomeUnknown(f"Magic Hour did not answer ({exc})") from None
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or InvalidInput. NaN and Infinity are refused."""
+    try:
+        document = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise InvalidInput("the request body must be a JSON object") from None
+    if not isinstance(document, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return document
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_tags(header: str | None) -> dict[str, str]:
+    """``X-Ledger-Tags: key=value,key=value`` as a dict; InvalidInput if malformed."""
+    if header is None or not header.strip():
+        return {}
+    tags: dict[str, str] = {}
+    for item in header.split(","):
+        name, equals, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not _TAG_KEY.fullmatch(name):
+            raise InvalidInput(
+                "X-Ledger-Tags must be key=value pairs separated by commas; keys are 1-64 of "
+                "A-Z a-z 0-9 _ . : -"
+            )
+        if len(value) > 200 or (value and not _PRINTABLE.fullmatch(value)):
+            raise InvalidInput(f"X-Ledger-Tags: the value of {name!r} must be printable, <= 200")
+        tags[name] = value
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"X-Ledger-Tags: at most {MAX_TAGS} tags")
+    return tags
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not (0 < len(value) <= MAX_IDEMPOTENCY_KEY) or not _PRINTABLE.fullmatch(value):
+        raise InvalidInput(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        )
+    return value
+
+
+def parse_flag(value: str | None, name: str) -> bool:
+    if value is None or value.strip().lower() in ("", "false", "0", "no"):
+        return False
+    if value.strip().lower() in ("true", "1", "yes"):
+        return True
+    raise InvalidInput(f"{name} must be true or false")
+
+
+def _request_hash(endpoint: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps([endpoint, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _created(document: Any) -> tuple[str | None, int | None]:
+    """The project id and credits_charged of a create response (None where unusable)."""
+    if not isinstance(document, dict):
+        return None, None
+    upstream_id = document.get("id")
+    charged = document.get("credits_charged")
+    if not isinstance(upstream_id, str) or not upstream_id or len(upstream_id) > 128:
+        return None, None
+    if isinstance(charged, bool) or not isinstance(charged, int | float):
+        return upstream_id, None
+    if not math.isfinite(charged) or charged < 0 or charged != int(charged):
+        return upstream_id, None
+    return upstream_id, int(charged)
+
+
+def _store_reply(session: Any, job_id: str, status: int, body: bytes, keep: bool) -> None:
+    job = session.get(Job, job_id)
+    job.response_status = status
+    if keep:
+        job.response_body = body.decode("utf-8", errors="replace")

@@ -1,0 +1,86 @@
+"""A ledger service and a simulator on free loopback ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx
+import magic_hour
+from flask import Flask
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
+
+from ledger import accounting, teams
+from ledger.db import Database
+from ledger.models import Job
+from ledger.simulator.testing import SimulatorHandle
+
+FAST = dict(time_scale=0.01, queue_seconds=1.0, render_base_seconds=2.0, jitter=0.2, seed=7)
+UPSTREAM_TOKEN = "sk-company-upstream-token-DO-NOT-LEAK"
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve a WSGI app from a thread on a free port; yields its base URL."""
+    server = cast(
+        ThreadedWSGIServer,
+        make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet),
+    )
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class Ledger:
+    """A running ledger service and ways to look inside it."""
+
+    url: str
+    app: Flask
+    database: Database
+    simulator: SimulatorHandle
+
+    def team(self, slug: str, budget: int, **options: Any) -> str:
+        """Create a team; return a fresh key for it."""
+        with self.database.write() as session:
+            teams.create_team(session, slug, budget_credits=budget, **options)
+            return teams.create_key(session, slug).secret
+
+    def balance(self, slug: str) -> accounting.BalanceView:
+        with self.database.read() as session:
+            return accounting.balance_of(session, teams.get_team(session, slug))
+
+    def jobs(self, slug: str) -> list[Job]:
+        with self.database.read() as session:
+            team = teams.get_team(session, slug)
+            return list(
+                session.query(Job).filter(Job.team_id == team.id).order_by(Job.created_at, Job.id)
+            )
+
+    def creates_seen_upstream(self) -> int:
+        counters = self.simulator.state()["counters"]
+        return sum(
+            n
+            for name, n in counters.items()
+            if name.startswith("POST /v1/") and name != "POST /v1/files/upload-urls"
+        )
+
+    def client(self, key: str | None, stack: ExitStack) -> magic_hour.Client:
+        http = stack.enter_context(httpx.Client(timeout=30))
+        return magic_hour.Client(token=key, base_url=self.url, httpx_client=http)
