@@ -20,6 +20,7 @@ from ledger import accounting, audit, db, teams
 from ledger.config import Settings, SettingsError, load_settings
 from ledger.errors import LedgerError
 from ledger.models import ApiKey, Period, Team
+from ledger.pricing import PricingError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -66,6 +67,27 @@ def cli(ctx: click.Context) -> None:
     runtime = Runtime()
     ctx.obj = runtime
     ctx.call_on_close(runtime.close)
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes."
+)
+@click.option(
+    "--threads", type=click.IntRange(1, 256), default=8, show_default=True, help="Per process."
+)
+@pass_runtime
+def serve_command(runtime: Runtime, host: str, port: int, workers: int, threads: int) -> None:
+    """Run the proxy and the ledger API (gunicorn), after bringing the database to the newest
+    migration. Needs MAGIC_HOUR_API_KEY. SIGTERM stops it gracefully."""
+    from ledger.web.server import serve
+
+    serve(runtime.settings, host=host, port=port, workers=workers, threads=threads)
 
 
 # -- db ----------------------------------------------------------------------------------------
@@ -379,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     except SettingsError as exc:
         click.echo(f"ledger: bad setting: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+    except PricingError as exc:
+        click.echo(f"ledger: bad pricing table: {exc}", err=True)
         sys.exit(EXIT_FAILURE)
     except LedgerError as exc:
         click.echo(f"ledger: error: {exc.message}", err=True)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication
 from werkzeug.serving import (
     BaseWSGIServer,
     ThreadedWSGIServer,
@@ -23,24 +22,10 @@ from werkzeug.serving import (
     make_server,
 )
 
+from ledger import serving
 from ledger.simulator.app import create_simulator_app, runtime_of
 from ledger.simulator.options import SimulatorOptions
 from ledger.simulator.store import Store
-
-
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: SimulatorOptions, settings: dict[str, Any]) -> None:
-        self.options = options
-        self.settings = settings
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.settings.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        # Called in each worker after the fork: every worker makes its own app and connections.
-        return create_simulator_app(self.options)
 
 
 def serve(
@@ -70,7 +55,7 @@ def serve(
         "accesslog": "-" if access_log else None,
         "proc_name": "ledger-simulator",
     }
-    _Gunicorn(options, settings).run()
+    serving.run(lambda: create_simulator_app(options), settings)
 
 
 class _QuietHandler(WSGIRequestHandler):

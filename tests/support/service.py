@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -16,7 +22,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 from ledger import accounting, teams
 from ledger.db import Database
 from ledger.models import Job
-from ledger.simulator.testing import SimulatorHandle
+from ledger.simulator.testing import SimulatorHandle, free_port
 
 FAST = dict(time_scale=0.01, queue_seconds=1.0, render_base_seconds=2.0, jitter=0.2, seed=7)
 UPSTREAM_TOKEN = "sk-company-upstream-token-DO-NOT-LEAK"
@@ -84,3 +90,43 @@ class Ledger:
     def client(self, key: str | None, stack: ExitStack) -> magic_hour.Client:
         http = stack.enter_context(httpx.Client(timeout=30))
         return magic_hour.Client(token=key, base_url=self.url, httpx_client=http)
+
+
+@contextmanager
+def ledger_serve(
+    env: dict[str, str], *args: str, log_path: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``ledger serve`` as a subprocess on a free port, ready; terminated (SIGTERM) on exit."""
+    port = free_port()
+    log = open(log_path, "wb") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ledger", "serve", "--port", str(port), *args],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"ledger serve exited: {log.read().decode(errors='replace')}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("ledger serve did not become ready")
+            time.sleep(0.1)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()

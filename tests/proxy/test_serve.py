@@ -1,0 +1,143 @@
+"""`ledger serve` itself: gunicorn workers, migrations first, graceful stop, structured logs.
+
+The official SDK -> `ledger serve` (a subprocess) -> the simulator, all over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from contextlib import ExitStack
+
+import httpx
+import magic_hour
+import pytest
+
+from ledger import accounting, teams
+from ledger.db import Database
+from ledger.simulator.options import SimulatorOptions
+from ledger.simulator.testing import running_simulator
+from tests.support.service import FAST, UPSTREAM_TOKEN, ledger_serve
+
+IMAGE = "api-assets/id/image.png"
+
+
+@pytest.fixture
+def setup(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
+    with ExitStack() as stack:
+        simulator = stack.enter_context(
+            running_simulator(SimulatorOptions(**{**FAST, "token": UPSTREAM_TOKEN}))
+        )
+        database = Database(database_url)
+        stack.callback(database.dispose)
+        with database.write() as session:
+            teams.create_team(session, "acme", budget_credits=200)
+            key = teams.create_key(session, "acme").secret
+        env = {
+            "LEDGER_DATABASE_URL": database_url,
+            "LEDGER_UPSTREAM_URL": simulator.url,
+            "MAGIC_HOUR_API_KEY": UPSTREAM_TOKEN,
+            "LEDGER_UPSTREAM_TIMEOUT": "10",
+        }
+        yield simulator, database, key, env, tmp_path / "serve.log"
+
+
+def test_the_sdk_through_ledger_serve(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    simulator, database, key, env, log_path = setup
+    monkeypatch.setenv("MAGIC_HOUR_POLL_INTERVAL", "0.01")
+    with (
+        ledger_serve(env, "--workers", "2", log_path=str(log_path)) as (url, _),
+        httpx.Client(timeout=30) as http,
+    ):
+        client = magic_hour.Client(token=key, base_url=url, httpx_client=http)
+        created = client.v1.image_to_video.create(assets={"image_file_path": IMAGE}, end_seconds=5)
+        assert created.credits_charged == 150
+        with database.read() as session:
+            view = accounting.balance_of(session, teams.get_team(session, "acme"))
+        assert (view.held, view.available) == (150, 50)
+        with pytest.raises(magic_hour.ApiError) as refused:
+            client.v1.image_to_video.create(assets={"image_file_path": IMAGE}, end_seconds=5)
+        assert refused.value.status_code == 402
+        assert refused.value.body["error"]["available_credits"] == 50
+
+    creates = simulator.state()["counters"]["POST /v1/image-to-video"]
+    assert creates == 1  # the refused one never left ledger
+    lines = [
+        json.loads(line.split(": ", 1)[1])
+        for line in log_path.read_text().splitlines()
+        if "ledger.access" in line
+    ]
+    accepted, refused_line = lines[-2:]
+    assert accepted | {"latency_ms": 0} == {
+        "event": "proxy",
+        "method": "POST",
+        "path": "/v1/image-to-video",
+        "endpoint": "image-to-video",
+        "team": "acme",
+        "key": accepted["key"],
+        "job": accepted["job"],
+        "estimate": 150,
+        "outcome": "accepted",
+        "status": 200,
+        "latency_ms": 0,
+    }
+    assert refused_line["outcome"] == "budget_exceeded" and refused_line["estimate"] == 150
+    text = log_path.read_text()
+    assert UPSTREAM_TOKEN not in text and key not in text
+
+
+def test_sigterm_lets_a_request_in_flight_finish(setup) -> None:  # type: ignore[no-untyped-def]
+    simulator, database, key, env, log_path = setup
+    simulator.set_faults(slow_rate=1.0, slow_seconds=1.5, scope="create")
+    with ledger_serve(env, "--workers", "1", log_path=str(log_path)) as (url, process):
+        outcome: dict[str, object] = {}
+
+        def call() -> None:
+            outcome["response"] = httpx.post(
+                f"{url}/v1/image-to-video",
+                json={"assets": {"image_file_path": IMAGE}, "end_seconds": 3},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=20,
+            )
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        time.sleep(0.5)  # the request is now waiting on the slow upstream
+        process.send_signal(signal.SIGTERM)
+        caller.join(timeout=20)
+        assert process.wait(timeout=20) == 0
+    response = outcome["response"]
+    assert isinstance(response, httpx.Response) and response.status_code == 200
+    with database.read() as session:
+        [job] = accounting_jobs(session)
+    assert (job.status, job.upstream_id) == ("submitted", response.json()["id"])
+
+
+def accounting_jobs(session):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from ledger.models import Job
+
+    return list(session.scalars(select(Job)))
+
+
+def test_serve_refuses_to_start_without_the_upstream_key(setup) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    _, _, _, env, _ = setup
+    env = {k: v for k, v in env.items() if k != "MAGIC_HOUR_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ledger", "serve", "--port", "1"],
+        env={**__import__("os").environ, **env, "MAGIC_HOUR_API_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "ledger: bad setting: MAGIC_HOUR_API_KEY: not set; "
+        "`ledger serve` needs the company's Magic Hour token"
+    )
