@@ -49,6 +49,7 @@ CREDITS_PER_CREATE = 90  # bench/proxy_create.lua: 30 fps x 3 s x 1 credit
 HOT_BUDGET = 10**12
 TIGHT_CREATES = 500
 SIMULATOR_CREDITS = 10**15  # the upstream account never runs dry during the run
+SIMULATOR_ARGS = ["--workers", "2", "--threads", "8", "--start-credits", str(SIMULATOR_CREDITS)]
 TARGET_ADDED_P50_MS = 1.5
 TARGET_SQLITE_RATIO = 0.8
 TARGET_POSTGRES_RATIO = 0.6
@@ -149,6 +150,15 @@ def run_tool(argv: list[str], env: dict[str, str], workdir: Path, timeout: float
 
 def ledger_cli(env: dict[str, str], workdir: Path, *args: str) -> str:
     return run_tool([sys.executable, "-m", "ledger", *args], env, workdir)
+
+
+def start_simulator(stack: ExitStack, workdir: Path) -> Server:
+    """The upstream: `ledger simulator` with the settings every variant shares."""
+    port = free_port()
+    argv = [sys.executable, "-m", "ledger", "simulator", "--port", str(port), *SIMULATOR_ARGS]
+    return start_server(
+        stack, "simulator", argv, "/_simulator/healthz", port, env={}, workdir=workdir
+    )
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -500,36 +510,14 @@ def main() -> int:
     print(
         f"wrk -t{args.wrk_threads}: {args.rounds} rounds of {args.latency_seconds:g} s at 1 "
         f"connection and {args.load_seconds:g} s at 32, after {args.warmup_seconds:g} s warm-up; "
-        f"simulator --workers 2 --threads 8",
+        f"simulator {' '.join(SIMULATOR_ARGS)}",
         flush=True,
     )
     results: list[ConfigResult] = []
     with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         try:
-            port = free_port()
-            simulator = start_server(
-                stack,
-                "simulator",
-                [
-                    sys.executable,
-                    "-m",
-                    "ledger",
-                    "simulator",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "8",
-                    "--start-credits",
-                    str(SIMULATOR_CREDITS),
-                ],
-                "/_simulator/healthz",
-                port,
-                env={},
-                workdir=workdir,
-            )
+            simulator = start_simulator(stack, workdir)
             for workers, threads in configs:
                 with ExitStack() as config_stack:
                     results.append(

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ledger import alerts
 from ledger.errors import BudgetExceeded, HoldEnded, InvalidInput, NotFound
 from ledger.models import (
     OPEN_STATUSES,
@@ -448,7 +449,14 @@ def adjust_hold(session: Session, job_id: str, credits: int, *, now: datetime | 
     return job
 
 
-def settle(session: Session, job_id: str, charged: int, *, now: datetime | None = None) -> Job:
+def settle(
+    session: Session,
+    job_id: str,
+    charged: int,
+    *,
+    flag: str | None = None,
+    now: datetime | None = None,
+) -> Job:
     """End the hold by charging ``charged`` credits: up to the hold is posted to spent, the rest
     of the hold returns to available, and anything beyond it is charged all the same (the work
     was done) as an overrun, which may take the team below zero and flags the job.
@@ -465,9 +473,21 @@ def settle(session: Session, job_id: str, charged: int, *, now: datetime | None 
         job,
         JobStatus.SETTLED,
         charged=charged,
-        flag="overrun" if overrun else None,
+        flag=flag or ("overrun" if overrun else None),
         now=now,
     )
+    if overrun:
+        alerts.record(
+            session,
+            team_id=job.team_id,
+            kind="overrun",
+            dedupe_key=f"overrun:{job.id}",
+            message=f"job {job.id} ({job.endpoint}) was charged {charged} credits; "
+            f"{job.estimated_credits} were reserved",
+            balance_id=job.balance_id,
+            job_id=job.id,
+            details={"charged": charged, "estimated": job.estimated_credits},
+        )
     _post(
         session,
         balance_id=job.balance_id,

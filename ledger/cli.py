@@ -81,13 +81,55 @@ def cli(ctx: click.Context) -> None:
 @click.option(
     "--threads", type=click.IntRange(1, 256), default=8, show_default=True, help="Per process."
 )
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Do not run reconciliation here (run `ledger worker` elsewhere).",
+)
 @pass_runtime
-def serve_command(runtime: Runtime, host: str, port: int, workers: int, threads: int) -> None:
-    """Run the proxy and the ledger API (gunicorn), after bringing the database to the newest
-    migration. Needs MAGIC_HOUR_API_KEY. SIGTERM stops it gracefully."""
+def serve_command(
+    runtime: Runtime, host: str, port: int, workers: int, threads: int, no_scheduler: bool
+) -> None:
+    """Run the proxy and the ledger API (gunicorn), and the reconciliation scheduler once for
+    this host, after bringing the database to the newest migration. Needs MAGIC_HOUR_API_KEY.
+    SIGTERM stops it gracefully."""
     from ledger.web.server import serve
 
-    serve(runtime.settings, host=host, port=port, workers=workers, threads=threads)
+    serve(
+        runtime.settings,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        scheduler=not no_scheduler,
+    )
+
+
+@cli.command("worker")
+@pass_runtime
+def worker_command(runtime: Runtime) -> None:
+    """Run the reconciliation scheduler alone: a sweep every LEDGER_POLL_INTERVAL seconds."""
+    from ledger.scheduler import run_worker
+    from ledger.web.server import configure_logging
+
+    runtime.database  # noqa: B018 -- bring the schema to the newest migration first
+    configure_logging()
+    run_worker(runtime.settings)
+
+
+@cli.command("reconcile")
+@click.option("--once", is_flag=True, required=True, help="One sweep, then exit.")
+@pass_runtime
+def reconcile_command(runtime: Runtime, once: bool) -> None:
+    """Run one reconciliation sweep now and print what it did."""
+    from ledger.scheduler import make_reconciler
+
+    reconciler = make_reconciler(runtime.settings, runtime.database)
+    try:
+        report = reconciler.sweep()
+    finally:
+        reconciler.upstream.close()
+    click.echo(f"sweep: {report}")
 
 
 # -- db ----------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -218,7 +219,7 @@ class Job(Base):
             "(status = 'settled') = (charged_credits IS NOT NULL)", name="charged_iff_settled"
         ),
         Index("ix_jobs_team_id_created_at", "team_id", "created_at"),
-        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_status_next_poll_at", "status", "next_poll_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -243,6 +244,13 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Reconciliation: the clip length (to predict when it is done), when to look next (also a
+    # lease: a claimed job's next poll is pushed past the time its claimer needs), what we saw.
+    clip_seconds: Mapped[float | None] = mapped_column(Float)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    upstream_status: Mapped[str | None] = mapped_column(String(16))
+    upstream_charge: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Entry(Base):
@@ -280,3 +288,42 @@ class Entry(Base):
     credits: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Alert(Base):
+    """Something finance should hear about: an overrun, a budget threshold crossed.
+
+    Written in the same transaction as the movement that caused it (an outbox), delivered later.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key"),
+        Index("ix_alerts_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),
+        Index("ix_alerts_team_id_created_at", "team_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    balance_id: Mapped[int | None] = mapped_column(ForeignKey("balances.id"))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # overrun, threshold, unknown_expired
+    # One alert per crossing: e.g. "overrun:<job>", "threshold:<balance>:80".
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WorkerBeat(Base):
+    """A reconciliation scheduler's heartbeat; ``/readyz`` wants a recent one."""
+
+    __tablename__ = "worker_beats"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)  # host:pid
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sweeps: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -55,6 +55,7 @@ class Estimate:
     kind: str  # "video" | "image" | "audio": which /v1/<kind>-projects/{id} the project lives under
     model: str | None  # the model the request names, if any (for reports)
     credits: int  # whole credits to reserve, >= 0
+    seconds: float | None = None  # the clip length, for duration-priced endpoints
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,7 +229,8 @@ class _Price:
     lookups: tuple[_Lookup, ...] = ()
 
     def estimate(self, body: Mapping[str, Any]) -> Estimate:
-        amount = self.rate * self._quantity(body)
+        seconds = self._seconds(body) if self.rule in ("per_frame", "per_second") else None
+        amount = self.rate * self._quantity(body, seconds)
 
         model_key: str | None = None
         named_model: str | None = None
@@ -245,14 +247,22 @@ class _Price:
             amount *= lookup.multiplier(lookup.value(body))
         amount *= (100 + self.margin_percent) / 100
 
-        return Estimate(self.endpoint, self.kind, named_model, math.ceil(amount))
+        return Estimate(
+            self.endpoint,
+            self.kind,
+            named_model,
+            math.ceil(amount),
+            float(seconds) if seconds is not None else None,
+        )
 
-    def _quantity(self, body: Mapping[str, Any]) -> Fraction:
+    def _quantity(self, body: Mapping[str, Any], seconds: Fraction | None) -> Fraction:
         if self.rule == "per_frame":
+            assert seconds is not None
             # Whole frames: the upstream renders (and bills) no partial frame.
-            return Fraction(math.ceil(self._seconds(body) * self._fps(body)))
+            return Fraction(math.ceil(seconds * self._fps(body)))
         if self.rule == "per_second":
-            return self._seconds(body)
+            assert seconds is not None
+            return seconds
         if self.rule == "per_image":
             return Fraction(self._count(body))
         if self.rule == "per_character":

@@ -134,7 +134,7 @@ class Proxy:
         job_id = new_id("job")
         try:
             with self.database.write() as session:
-                accounting.reserve(
+                job = accounting.reserve(
                     session,
                     caller.team_id,
                     estimate.credits,
@@ -147,6 +147,7 @@ class Proxy:
                     request_hash=request_hash if idempotency_key else None,
                     job_id=job_id,
                 )
+                job.clip_seconds = estimate.seconds  # for reconciliation's first poll
         except IntegrityError:
             # Another request with the same Idempotency-Key won the race to reserve.
             if idempotency_key:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -11,6 +12,7 @@ from ledger.config import Settings, load_settings
 from ledger.db import Database
 from ledger.pricing import PricingTable
 from ledger.proxy import Proxy
+from ledger.reconcile import Reconciler
 from ledger.upstream import Upstream
 
 # Create bodies are small JSON documents; anything near this is a mistake or an attack.
@@ -26,6 +28,7 @@ class Services:
     upstream: Upstream
     pricing: PricingTable
     proxy: Proxy
+    reconciler: Reconciler
 
     def close(self) -> None:
         self.upstream.close()
@@ -41,7 +44,7 @@ def create_app(
     **config: Any,
 ) -> Flask:
     """The ledger service. Parts not given are built from the settings."""
-    from ledger.web import errors, health, proxy_routes
+    from ledger.web import errors, health, proxy_routes, webhooks
 
     settings = settings or load_settings()
     database = database or Database(settings.resolved_database_url)
@@ -49,7 +52,15 @@ def create_app(
     upstream = upstream or Upstream(
         settings.upstream_url, settings.magic_hour_api_key, timeout=settings.upstream_timeout
     )
-    services = Services(settings, database, upstream, pricing, Proxy(database, upstream, pricing))
+    reconciler = Reconciler(
+        database,
+        upstream,
+        poll_interval=settings.poll_interval,
+        unknown_hold=timedelta(hours=settings.unknown_hold_hours),
+    )
+    services = Services(
+        settings, database, upstream, pricing, Proxy(database, upstream, pricing), reconciler
+    )
 
     app = Flask("ledger")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False, **config)
@@ -57,6 +68,7 @@ def create_app(
     errors.register_error_handlers(app)
     app.register_blueprint(proxy_routes.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(webhooks.blueprint)
     return app
 
 

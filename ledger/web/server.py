@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import subprocess
 import sys
+import threading
 from typing import Any
 
 from ledger import db, serving
@@ -30,6 +32,7 @@ def serve(
     port: int,
     workers: int,
     threads: int,
+    scheduler: bool = True,
     require_upstream_key: bool = True,
 ) -> None:
     """Check everything that can be checked, migrate, then serve until SIGINT or SIGTERM.
@@ -69,4 +72,43 @@ def serve(
         "loglevel": "warning",
         "proc_name": "ledger",
     }
+    if scheduler:
+        # Once per host, not once per web worker: the gunicorn master supervises one
+        # `ledger worker` process beside its web workers.
+        supervisor = WorkerSupervisor()
+        gunicorn_settings["when_ready"] = lambda _server: supervisor.start()
+        gunicorn_settings["on_exit"] = lambda _server: supervisor.stop()
     serving.run(lambda: create_app(settings, pricing=pricing), gunicorn_settings)
+
+
+class WorkerSupervisor:
+    """Keeps one `ledger worker` child running; restarts it if it dies, stops it at the end."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            self._process = subprocess.Popen([sys.executable, "-m", "ledger", "worker"])
+            while self._process.poll() is None and not self._stopping.wait(0.5):
+                pass
+            if not self._stopping.is_set():
+                logging.getLogger("ledger").error(
+                    "reconciliation worker exited with %s; restarting", self._process.returncode
+                )
+                self._stopping.wait(1.0)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -130,7 +130,7 @@ def test_the_example_file_loads_like_the_built_in_table(table: PricingTable) -> 
 
 def test_image_to_video_follows_the_seed_30_fps_times_end_seconds(table: PricingTable) -> None:
     estimate = table.estimate("image-to-video", {"assets": {}, "end_seconds": 5.0})
-    assert estimate == Estimate("image-to-video", "video", None, 150)
+    assert estimate == Estimate("image-to-video", "video", None, 150, seconds=5.0)
     assert credits(table, "image-to-video", {"end_seconds": 5}) == 150
     # 5.01 s x 30 FPS = 150.3 frames: rounded up to a whole frame.
     assert credits(table, "image-to-video", {"end_seconds": 5.01}) == 151
@@ -140,7 +140,7 @@ def test_image_to_video_follows_the_seed_30_fps_times_end_seconds(table: Pricing
 def test_video_estimate_names_the_model_for_reports(table: PricingTable) -> None:
     body = {"end_seconds": 5.0, "model": "kling-3.0", "resolution": "720p"}
     assert table.estimate("image-to-video", body) == Estimate(
-        "image-to-video", "video", "kling-3.0", 150
+        "image-to-video", "video", "kling-3.0", 150, seconds=5.0
     )
 
 
@@ -290,7 +290,7 @@ def test_body_swap_starts_at_50_and_rises_with_resolution(table: PricingTable) -
 def test_music_is_one_credit_per_requested_second(table: PricingTable) -> None:
     body = {"duration": 120, "style": {"prompt": "lofi"}}
     assert table.estimate("ai-music-generator", body) == Estimate(
-        "ai-music-generator", "audio", None, 120
+        "ai-music-generator", "audio", None, 120, seconds=120.0
     )
 
 

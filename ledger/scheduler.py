@@ -1,0 +1,103 @@
+"""The reconciliation scheduler (APScheduler): in ``ledger worker``, and once per host under
+``ledger serve``.
+
+Each sweep runs as one APScheduler job, never overlapping itself (``max_instances=1``), with
+missed runs coalesced. Between sweeps the scheduler writes a heartbeat that ``/readyz`` checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import select
+
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.models import WorkerBeat, utcnow
+from ledger.reconcile import Reconciler
+from ledger.upstream import Upstream
+
+log = logging.getLogger("ledger.scheduler")
+
+
+def make_reconciler(settings: Settings, database: Database) -> Reconciler:
+    upstream = Upstream(
+        settings.upstream_url, settings.magic_hour_api_key, timeout=settings.upstream_timeout
+    )
+    return Reconciler(
+        database,
+        upstream,
+        poll_interval=settings.poll_interval,
+        unknown_hold=timedelta(hours=settings.unknown_hold_hours),
+        reserved_stale_after=timedelta(seconds=settings.upstream_timeout + 120),
+    )
+
+
+def beat(database: Database, name: str, *, started: bool = False) -> None:
+    now = utcnow()
+    with database.write() as session:
+        row = session.get(WorkerBeat, name)
+        if row is None:
+            session.add(WorkerBeat(name=name, started_at=now, beat_at=now, sweeps=0))
+        else:
+            row.beat_at = now
+            if started:
+                row.started_at, row.sweeps = now, 0
+            else:
+                row.sweeps += 1
+
+
+def scheduler_alive(database: Database, within: timedelta) -> bool:
+    """Has any reconciliation scheduler beaten within ``within``?"""
+    with database.read() as session:
+        latest = session.scalar(select(WorkerBeat.beat_at).order_by(WorkerBeat.beat_at.desc()))
+    return latest is not None and utcnow() - latest <= within
+
+
+def heartbeat_window(settings: Settings) -> timedelta:
+    return timedelta(seconds=max(3 * settings.poll_interval, 15.0))
+
+
+def run_worker(settings: Settings) -> None:
+    """Run sweeps every poll interval until SIGTERM or SIGINT; a sweep in progress finishes."""
+    database = Database(settings.resolved_database_url)
+    reconciler = make_reconciler(settings, database)
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    beat(database, name, started=True)
+
+    def sweep() -> None:
+        report = reconciler.sweep()
+        beat(database, name)
+        if report.claimed or report.scheduled or report.became_unknown or report.expired_unknown:
+            log.info("sweep: %s", report)
+
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(
+        sweep,
+        "interval",
+        seconds=settings.poll_interval,
+        id="reconcile",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=utcnow(),
+        misfire_grace_time=None,
+    )
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("stopping after the current sweep (signal %d)", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("reconciliation every %gs as %s", settings.poll_interval, name)
+    try:
+        scheduler.start()
+    finally:
+        reconciler.upstream.close()
+        database.dispose()
