@@ -32,6 +32,7 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     pricing: Path | None = None  # None: the built-in table
     poll_interval: float = 5.0
+    poll_rate: float = 20.0
     webhook_secret: str | None = field(default=None, repr=False)
     unknown_hold_hours: float = 24.0
     alert_webhook_url: str | None = None
@@ -58,6 +59,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "admin_token": ("LEDGER_ADMIN_TOKEN", "admin_token"),
     "pricing": ("LEDGER_PRICING", "pricing"),
     "poll_interval": ("LEDGER_POLL_INTERVAL", "poll_interval"),
+    "poll_rate": ("LEDGER_POLL_RATE", "poll_rate"),
     "webhook_secret": ("LEDGER_WEBHOOK_SECRET", "webhook_secret"),
     "unknown_hold_hours": ("LEDGER_UNKNOWN_HOLD_HOURS", "unknown_hold_hours"),
     "alert_webhook_url": ("LEDGER_ALERT_WEBHOOK_URL", "alert_webhook_url"),
@@ -139,6 +141,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "admin_token": _secret,
     "pricing": _existing_file,
     "poll_interval": _number(0, strict=True),
+    "poll_rate": _number(0, strict=True),
     "webhook_secret": _secret,
     "unknown_hold_hours": _number(0, strict=False),
     "alert_webhook_url": _http_url,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.resources
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ class Database:
         self._writer = sessionmaker(
             self.engine.execution_options(ledger_write=True), expire_on_commit=False
         )
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if self.is_sqlite else contextlib.nullcontext()
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -51,8 +55,13 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: commits when the block ends, rolls back if it raises."""
-        with self._writer() as session, session.begin():
+        """One write transaction: commits when the block ends, rolls back if it raises.
+
+        On SQLite, writers of this process also queue on a lock of ours: SQLite's own busy
+        handler retries with sleeps and is unfair, so a queue in front of it keeps waits short
+        and ordered; other processes still meet at BEGIN IMMEDIATE.
+        """
+        with self._write_lock, self._writer() as session, session.begin():
             yield session
 
     @contextlib.contextmanager

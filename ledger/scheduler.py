@@ -34,6 +34,7 @@ def make_reconciler(settings: Settings, database: Database) -> Reconciler:
         database,
         upstream,
         poll_interval=settings.poll_interval,
+        max_requests_per_second=settings.poll_rate,
         unknown_hold=timedelta(hours=settings.unknown_hold_hours),
         reserved_stale_after=timedelta(seconds=settings.upstream_timeout + 120),
     )

@@ -56,6 +56,7 @@ def create_app(
         database,
         upstream,
         poll_interval=settings.poll_interval,
+        max_requests_per_second=settings.poll_rate,
         unknown_hold=timedelta(hours=settings.unknown_hold_hours),
     )
     services = Services(

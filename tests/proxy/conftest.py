@@ -26,7 +26,11 @@ def make_ledger(database_url: str) -> Iterator[Callable[..., Ledger]]:
     """``make_ledger(**simulator_options)``: a simulator and a ledger service in front of it."""
     with ExitStack() as stack:
 
-        def make(upstream_timeout: float = 2.0, **simulator_options: Any) -> Ledger:
+        def make(
+            upstream_timeout: float = 2.0,
+            webhook_secret: str | None = None,
+            **simulator_options: Any,
+        ) -> Ledger:
             options = SimulatorOptions(**{**FAST, "token": UPSTREAM_TOKEN, **simulator_options})
             simulator = stack.enter_context(running_simulator(options))
             database = Database(database_url, sqlite_busy_timeout_ms=500)
@@ -36,6 +40,7 @@ def make_ledger(database_url: str) -> Iterator[Callable[..., Ledger]]:
                 upstream_url=simulator.url,
                 magic_hour_api_key=UPSTREAM_TOKEN,
                 upstream_timeout=upstream_timeout,
+                webhook_secret=webhook_secret,
             )
             app = create_app(settings, database=database)
             stack.callback(services_of(app).close)

@@ -1,0 +1,330 @@
+"""Reconciliation end to end: jobs created through the proxy, settled to the simulator's truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from ledger import accounting, audit
+from ledger.errors import HoldEnded
+from ledger.models import Alert, Entry, Job, Team, utcnow
+from ledger.reconcile import Reconciler
+from ledger.simulator.options import SimulatorOptions
+from ledger.simulator.testing import running_simulator
+from ledger.upstream import Upstream
+from tests.support.service import FAST, UPSTREAM_TOKEN, Ledger
+
+IMAGE = "api-assets/id/image.png"
+LATER = timedelta(hours=1)  # sweeping "an hour from now" makes every scheduled poll due
+
+
+def create_jobs(ledger: Ledger, key: str, count: int, threads: int = 8) -> list[str]:
+    """``count`` image-to-video creates through the proxy; returns the upstream ids."""
+
+    def one(n: int) -> str:
+        with httpx.Client(timeout=30) as http:
+            response = http.post(
+                f"{ledger.url}/v1/image-to-video",
+                json={"assets": {"image_file_path": IMAGE}, "end_seconds": 3 + n % 5},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        assert response.status_code == 200, response.text
+        return str(response.json()["id"])
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def seed_submitted_jobs(ledger: Ledger, slug: str, count: int) -> None:
+    """``count`` jobs as the proxy leaves them after upstream accepted them, made quickly:
+    created on the simulator directly, then held and recorded in the ledger in batches."""
+    with httpx.Client(base_url=ledger.simulator.url, timeout=30) as http:
+        created = [
+            http.post(
+                "/v1/image-to-video",
+                json={"assets": {"image_file_path": IMAGE}, "end_seconds": 3 + n % 5},
+                headers={"Authorization": f"Bearer {UPSTREAM_TOKEN}"},
+            ).json()
+            for n in range(count)
+        ]
+    with ledger.database.read() as session:
+        team_id = session.scalar(select(Team.id).where(Team.slug == slug))
+    for start in range(0, count, 100):
+        with ledger.database.write() as session:
+            for project in created[start : start + 100]:
+                job = accounting.reserve(
+                    session,
+                    team_id,
+                    project["credits_charged"],
+                    endpoint="image-to-video",
+                    kind="video",
+                )
+                job.upstream_id, job.status = project["id"], "submitted"
+                job.submitted_at, job.next_poll_at = utcnow(), utcnow()
+                session.flush()
+
+
+def reconciler_for(ledger: Ledger, **options) -> Reconciler:  # type: ignore[no-untyped-def]
+    upstream = Upstream(ledger.simulator.url, UPSTREAM_TOKEN, timeout=5)
+    options.setdefault("max_requests_per_second", 200)
+    return Reconciler(ledger.database, upstream, poll_interval=0.05, **options)
+
+
+def open_jobs(ledger: Ledger) -> int:
+    with ledger.database.read() as session:
+        return int(
+            session.scalar(select(func.count()).select_from(Job).where(Job.ended_at.is_(None))) or 0
+        )
+
+
+def sweep_until_settled(reconciler: Reconciler, ledger: Ledger, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while open_jobs(ledger):
+        assert time.monotonic() < deadline, f"{open_jobs(ledger)} jobs still open"
+        reconciler.sweep(now=utcnow() + LATER)
+
+
+def assert_ledger_matches_upstream(ledger: Ledger) -> None:
+    """Job by job, what the ledger charged equals the simulator's final credits_charged."""
+    truth = {job["id"]: job for job in ledger.simulator.jobs()}
+    with ledger.database.read() as session:
+        jobs = list(session.scalars(select(Job)))
+        report = audit.run(session)
+    assert report.violations == []
+    assert {job.upstream_id for job in jobs} == set(truth)  # every upstream job is in the ledger
+    for job in jobs:
+        upstream = truth[job.upstream_id]
+        assert job.status == "settled", (job.id, job.status)
+        assert job.charged_credits == upstream["final_credits_charged"], (job.id, upstream)
+
+
+def test_every_job_settles_to_what_upstream_finally_charged(make_ledger) -> None:
+    # Output frame rates drift (24/25 fps instead of 30), some renders fail (refunded), some are
+    # canceled by their owners upstream.
+    ledger = make_ledger(drift_rate=0.5, job_error_rate=0.15, cancel_rate=0.1)
+    key = ledger.team("acme", 1_000_000)
+    create_jobs(ledger, key, 60)
+    ledger.simulator.wait_until_settled()
+    reconciler = reconciler_for(ledger)
+    sweep_until_settled(reconciler, ledger)
+    assert_ledger_matches_upstream(ledger)
+    statuses = {job["status"] for job in ledger.simulator.jobs()}
+    assert {"complete", "error"} <= statuses  # the run really had failures and drift
+    charged = sum(j.charged_credits or 0 for j in ledger.jobs("acme"))
+    view = ledger.balance("acme")
+    assert (view.held, view.spent) == (0, charged)
+    assert ledger.simulator.state()["account"]["charged"] == charged
+
+
+def test_a_sweep_schedules_first_polls_where_jobs_are_likely_done(make_ledger) -> None:
+    ledger = make_ledger()
+    key = ledger.team("acme", 10_000)
+    create_jobs(ledger, key, 3)
+    reconciler = reconciler_for(ledger)
+    now = utcnow()
+    report = reconciler.sweep(now=now)
+    assert (report.scheduled, report.claimed, report.polled) == (3, 0, 0)
+    with ledger.database.read() as session:
+        first_polls = session.scalars(select(Job.next_poll_at)).all()
+    assert all(now + timedelta(seconds=5) < t for t in first_polls)  # not polled blindly at once
+
+
+def test_three_pollers_end_each_hold_exactly_once(make_ledger, backend: str, database_url) -> None:
+    ledger = make_ledger()
+    ledger.team("acme", 10_000_000)
+    seed_submitted_jobs(ledger, "acme", 1000)
+    ledger.simulator.wait_until_settled(timeout=60)
+    processes = []
+    if backend == "postgresql":
+        env = {
+            **os.environ,
+            "LEDGER_DATABASE_URL": database_url,
+            "LEDGER_UPSTREAM_URL": ledger.simulator.url,
+            "MAGIC_HOUR_API_KEY": UPSTREAM_TOKEN,
+            "LEDGER_POLL_INTERVAL": "0.2",
+            "LEDGER_POLL_RATE": "200",
+        }
+        processes = [
+            subprocess.Popen([sys.executable, "-m", "ledger", "worker"], env=env) for _ in range(2)
+        ]
+    stop = threading.Event()
+
+    def poller() -> None:
+        reconciler = reconciler_for(ledger, batch=50)
+        while not stop.is_set() and open_jobs(ledger):
+            reconciler.sweep(now=utcnow() + LATER)
+
+    threads = [threading.Thread(target=poller) for _ in range(3 - len(processes))]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 120
+        while open_jobs(ledger) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+    assert open_jobs(ledger) == 0
+    with ledger.database.read() as session:
+        endings = session.execute(
+            select(Entry.job_id, func.count())
+            .where(Entry.kind.in_(["settle", "release"]))
+            .group_by(Entry.job_id)
+            .having(func.count() > 1)
+        ).all()
+    assert endings == []
+    assert_ledger_matches_upstream(ledger)
+
+
+def test_sigkill_of_a_worker_mid_sweep_loses_nothing(
+    make_ledger, database_url: str, tmp_path
+) -> None:
+    ledger = make_ledger()
+    ledger.team("acme", 10_000_000)
+    seed_submitted_jobs(ledger, "acme", 200)
+    ledger.simulator.wait_until_settled(timeout=60)
+    # Slow project GETs, so that the kill lands in the middle of a sweep.
+    ledger.simulator.set_faults(slow_rate=1.0, slow_seconds=0.3, scope="get")
+    env = {
+        **os.environ,
+        "LEDGER_DATABASE_URL": database_url,
+        "LEDGER_UPSTREAM_URL": ledger.simulator.url,
+        "MAGIC_HOUR_API_KEY": UPSTREAM_TOKEN,
+        "LEDGER_POLL_INTERVAL": "0.2",
+    }
+    for _ in range(3):
+        worker = subprocess.Popen([sys.executable, "-m", "ledger", "worker"], env=env)
+        time.sleep(2.5)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    settled_before_restart = 200 - open_jobs(ledger)
+    assert 0 < settled_before_restart < 200, "the kills should land mid-way"
+    ledger.simulator.clear_faults()
+    # Claims of the killed workers are leases that run out; a fresh sweeper picks them up.
+    sweep_until_settled(reconciler_for(ledger), ledger)
+    assert_ledger_matches_upstream(ledger)
+
+
+def test_a_webhook_settles_a_job_without_waiting_for_the_sweep(make_ledger) -> None:
+    ledger = make_ledger(webhook_secret="hook-secret")
+    key = ledger.team("acme", 10_000)
+    [project] = create_jobs(ledger, key, 1)
+    ledger.simulator.wait_until_settled()
+    url = f"{ledger.url}/webhooks/magic-hour"
+    body = {"type": "video.completed", "payload": {"id": project, "credits_charged": 1}}
+    assert httpx.post(url, json=body).status_code == 401
+    assert (
+        httpx.post(url, json=body, headers={"X-Ledger-Webhook-Secret": "nope"}).status_code == 401
+    )
+    response = httpx.post(url, json=body, headers={"X-Ledger-Webhook-Secret": "hook-secret"})
+    assert response.status_code == 200 and response.json()["outcome"] == "settled"
+    [job] = ledger.jobs("acme")
+    # The money came from the project GET, not from the webhook body's credits_charged.
+    assert job.status == "settled" and job.charged_credits == 90
+    again = httpx.post(url, json=body, headers={"X-Ledger-Webhook-Secret": "hook-secret"})
+    assert again.json()["outcome"] == "already settled"
+    bad = httpx.post(url, content=b"{}", headers={"X-Ledger-Webhook-Secret": "hook-secret"})
+    assert bad.status_code == 422
+
+
+def test_webhooks_are_off_without_a_secret(ledger: Ledger) -> None:
+    response = httpx.post(f"{ledger.url}/webhooks/magic-hour", json={"id": "x"})
+    assert response.status_code == 404
+
+
+def test_the_simulator_s_webhooks_settle_jobs_by_themselves(make_ledger) -> None:
+    ledger = make_ledger(webhook_secret="hook-secret")
+    services = ledger.app.extensions["ledger"]
+    # The ledger needs the simulator's URL and the simulator the ledger's: start a second
+    # simulator that sends its webhooks to the running ledger, and point the ledger at it.
+    ledger_url = ledger.url
+    options = SimulatorOptions(
+        **{
+            **FAST,
+            "token": UPSTREAM_TOKEN,
+            "webhook_url": f"{ledger_url}/webhooks/magic-hour",
+            "webhook_headers": {"X-Ledger-Webhook-Secret": "hook-secret"},
+        }
+    )
+    with running_simulator(options) as simulator:
+        services.proxy.upstream = Upstream(simulator.url, UPSTREAM_TOKEN, timeout=5)
+        services.reconciler.upstream = services.proxy.upstream
+        ledger.simulator = simulator
+        key = ledger.team("acme", 10_000)
+        create_jobs(ledger, key, 5)
+        deadline = time.monotonic() + 20
+        while open_jobs(ledger) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_jobs(ledger) == 0  # no sweep ran: webhooks alone settled them
+        assert_ledger_matches_upstream(ledger)
+
+
+def test_upstream_429_is_honoured(make_ledger) -> None:
+    ledger = make_ledger()
+    key = ledger.team("acme", 10_000)
+    create_jobs(ledger, key, 4)
+    ledger.simulator.wait_until_settled()
+    ledger.simulator.set_faults(rate_limit_rate=1.0, retry_after=30, scope="get")
+    reconciler = reconciler_for(ledger, concurrency=1)
+    report = reconciler.sweep(now=utcnow() + LATER)
+    # The first GET got 429: the rest were not even tried, and all wait for Retry-After.
+    assert (report.claimed, report.polled, report.rescheduled) == (4, 1, 4)
+    assert ledger.simulator.state()["counters"].get("fault:rate_limit") == 1
+    with ledger.database.read() as session:
+        next_polls = session.scalars(select(Job.next_poll_at)).all()
+    assert all(t > utcnow() + timedelta(seconds=25) for t in next_polls)
+
+
+def test_interrupted_and_unknown_jobs_are_released_after_the_hold_time(make_ledger) -> None:
+    ledger = make_ledger()
+    ledger.team("acme", 1000)
+    with ledger.database.write() as session:
+        team_id = session.scalar(select(Job.team_id)) or 1
+        stale = accounting.reserve(session, team_id, 100, endpoint="image-to-video", kind="video")
+        fresh = accounting.reserve(session, team_id, 50, endpoint="image-to-video", kind="video")
+        session.flush()
+        session.execute(
+            update(Job).where(Job.id == stale.id).values(created_at=utcnow() - timedelta(hours=30))
+        )
+    reconciler = reconciler_for(ledger, unknown_hold=timedelta(hours=24))
+    report = reconciler.sweep()
+    assert (report.became_unknown, report.expired_unknown) == (1, 1)
+    with ledger.database.read() as session:
+        old, new = session.get(Job, stale.id), session.get(Job, fresh.id)
+    assert (old.status, old.flag) == ("released", "unknown_expired")
+    assert new.status == "reserved"  # a request still in flight is left alone
+    assert ledger.balance("acme").held == 50
+
+
+def test_an_overrun_is_charged_flagged_and_alerted(make_ledger) -> None:
+    ledger = make_ledger()
+    ledger.team("acme", 100)
+    with ledger.database.write() as session:
+        job = accounting.reserve(session, 1, 100, endpoint="image-to-video", kind="video")
+    with ledger.database.write() as session:
+        accounting.settle(session, job.id, 130)
+    with pytest.raises(HoldEnded), ledger.database.write() as session:
+        accounting.settle(session, job.id, 130)  # a repeat neither charges nor alerts twice
+    with ledger.database.read() as session:
+        alerts = session.scalars(select(Alert)).all()
+        settled = session.get(Job, job.id)
+    assert settled.flag == "overrun" and ledger.balance("acme").available == -30
+    assert [(a.kind, a.job_id, a.details) for a in alerts] == [
+        ("overrun", job.id, {"charged": 130, "estimated": 100})
+    ]
+    assert json.loads(json.dumps(alerts[0].details)) == {"charged": 130, "estimated": 100}
