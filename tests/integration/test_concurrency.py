@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -95,8 +96,11 @@ _PROCESS_SCRIPT = textwrap.dedent(
     from ledger.db import Database
     from ledger.errors import BudgetExceeded
 
-    url, team_id, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    url, team_id, seed, start_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    start_at = float(start_at)
     database = Database(url, pool_size=10)
+    with database.read() as session:  # connect before the start line
+        pass
     rng = random.Random(seed)
     accepted = []
 
@@ -113,8 +117,9 @@ _PROCESS_SCRIPT = textwrap.dedent(
                 continue
             accepted.append(credits)
 
-    import threading
+    import threading, time
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    time.sleep(max(0.0, start_at - time.time()))  # both processes start racing together
     [t.start() for t in threads]
     [t.join() for t in threads]
     database.dispose()
@@ -128,9 +133,18 @@ def test_racing_processes_never_take_more_than_the_budget(database_url: str) -> 
     database = Database(database_url)
     try:
         team_id = _team(database)
+        start_at = time.time() + 5  # time enough for both to start and connect
         processes = [
             subprocess.Popen(
-                [sys.executable, "-c", _PROCESS_SCRIPT, database_url, str(team_id), str(seed)],
+                [
+                    sys.executable,
+                    "-c",
+                    _PROCESS_SCRIPT,
+                    database_url,
+                    str(team_id),
+                    str(seed),
+                    str(start_at),
+                ],
                 stdout=subprocess.PIPE,
                 text=True,
             )
