@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 
 from ledger import accounting
 from ledger.db import Database
-from ledger.errors import HoldEnded
+from ledger.errors import Conflict, HoldEnded, NotFound
 from ledger.models import Job, JobStatus, utcnow
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
 
@@ -384,3 +384,23 @@ def _seconds(value: str | None, *, default: float) -> float:
     except ValueError:
         return default
     return min(max(seconds, 0.0), 3600.0)
+
+
+def resolve_unknown(database: Database, job_id: str, *, upstream_id: str | None) -> None:
+    """An admin knows what became of an ``unknown`` job: its upstream project (then it is polled
+    and settled like any other), or that there is none (then its hold is released)."""
+    with database.write() as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        if job.status != JobStatus.UNKNOWN.value:
+            raise Conflict(f"job {job_id} is {job.status}, not unknown")
+        if upstream_id is None:
+            accounting.release(session, job_id, flag="released_by_admin")
+            return
+        owner = session.scalar(select(Job.id).where(Job.upstream_id == upstream_id))
+        if owner is not None:
+            raise Conflict(f"project {upstream_id} already belongs to job {owner}")
+        now = utcnow()
+        job.upstream_id, job.status, job.flag = upstream_id, JobStatus.SUBMITTED.value, "resolved"
+        job.submitted_at, job.next_poll_at = job.submitted_at or now, now

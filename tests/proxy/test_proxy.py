@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from contextlib import ExitStack
 
 import httpx
@@ -439,3 +440,22 @@ class database_down:
                 text(f'ALTER DATABASE "{self.ledger.database.url.database}" ALLOW_CONNECTIONS true')
             )
         self.admin.dispose()
+
+
+def test_a_client_that_hangs_up_mid_request_leaves_no_orphan_hold(ledger: Ledger) -> None:
+    key = ledger.team("acme", 1000)
+    ledger.simulator.set_faults(slow_rate=1.0, slow_seconds=1.0, scope="create")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{ledger.url}/v1/image-to-video",
+            json={"assets": {"image_file_path": IMAGE}, "end_seconds": 3},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=0.3,  # the client gives up while ledger waits for upstream
+        )
+    deadline = time.monotonic() + 10
+    while ledger.jobs("acme")[0].status == "reserved" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # ledger finished the call on its own: the job has its project and its hold follows it.
+    [job] = ledger.jobs("acme")
+    assert job.status == "submitted" and job.upstream_id == ledger.simulator.jobs()[0]["id"]
+    assert ledger.balance("acme").held == 90

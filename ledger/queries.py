@@ -1,0 +1,205 @@
+"""Read side of the ledger API: filtered, keyset-paginated lists of jobs and entries, and the
+JSON views of teams, keys, jobs and entries.
+
+Pagination is by keyset (newest first, by id), carried in an opaque cursor: rows that exist when
+a listing starts are each seen exactly once, however many are added meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger import accounting
+from ledger.errors import InvalidInput
+from ledger.models import ApiKey, Balance, Entry, Job, JobStatus, Team
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+# -- views -------------------------------------------------------------------------------------
+
+
+def team_view(session: Session, team: Team) -> dict[str, Any]:
+    balance = accounting.balance_of(session, team)
+    return {
+        "slug": team.slug,
+        "name": team.name,
+        "budget_credits": team.budget_credits,
+        "period": team.period,
+        "max_credits_per_request": team.max_credits_per_request,
+        "alert_thresholds": team.alert_thresholds,
+        "created_at": iso(team.created_at),
+        "balance": balance_view(balance),
+    }
+
+
+def balance_view(balance: accounting.BalanceView) -> dict[str, Any]:
+    view = asdict(balance)
+    view["period_start"] = iso(balance.period_start)
+    view["period_end"] = iso(balance.period_end)
+    return view
+
+
+def key_view(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "label": key.label,
+        "max_credits_per_request": key.max_credits_per_request,
+        "created_at": iso(key.created_at),
+        "revoked_at": iso(key.revoked_at),
+    }
+
+
+def job_view(job: Job, team_slug: str) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "team": team_slug,
+        "endpoint": job.endpoint,
+        "kind": job.kind,
+        "model": job.model,
+        "status": job.status,
+        "upstream_id": job.upstream_id,
+        "upstream_status": job.upstream_status,
+        "estimated_credits": job.estimated_credits,
+        "held_credits": job.held_credits,
+        "charged_credits": job.charged_credits,
+        "flag": job.flag,
+        "key_id": job.key_id,
+        "tags": job.tags or {},
+        "created_at": iso(job.created_at),
+        "submitted_at": iso(job.submitted_at),
+        "ended_at": iso(job.ended_at),
+    }
+
+
+def entry_view(entry: Entry, team_slug: str, period_start: datetime | None) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "team": team_slug,
+        "job_id": entry.job_id,
+        "kind": entry.kind,
+        "credits": entry.credits,
+        "from_account": entry.from_account,
+        "to_account": entry.to_account,
+        "period_start": iso(period_start),
+        "reason": entry.reason,
+        "created_at": iso(entry.created_at),
+    }
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor}
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _encode_cursor(kind: str, last: str | int) -> str:
+    raw = json.dumps({"k": kind, "after": last}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(kind: str, cursor: str | None) -> Any:
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        document = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if document["k"] != kind:
+            raise ValueError
+        return document["after"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput("cursor is not valid here; start again without it") from None
+
+
+@dataclass(frozen=True)
+class Filters:
+    team_id: int | None = None
+    status: str | None = None
+    endpoint: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def list_jobs(session: Session, filters: Filters, limit: int, cursor: str | None) -> Page:
+    after = _decode_cursor("jobs", cursor)
+    query = select(Job, Team.slug).join(Team, Team.id == Job.team_id)
+    if filters.team_id is not None:
+        query = query.where(Job.team_id == filters.team_id)
+    if filters.status is not None:
+        if filters.status not in {s.value for s in JobStatus}:
+            raise InvalidInput(f"status must be one of {', '.join(s.value for s in JobStatus)}")
+        query = query.where(Job.status == filters.status)
+    if filters.endpoint is not None:
+        query = query.where(Job.endpoint == filters.endpoint)
+    if filters.since is not None:
+        query = query.where(Job.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(Job.created_at < filters.until)
+    if after is not None:
+        query = query.where(Job.id < str(after))
+    rows = session.execute(query.order_by(Job.id.desc()).limit(limit + 1)).all()
+    items = [job_view(job, slug) for job, slug in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items, _encode_cursor("jobs", items[-1]["id"]) if more else None)
+
+
+def list_entries(session: Session, filters: Filters, limit: int, cursor: str | None) -> Page:
+    after = _decode_cursor("entries", cursor)
+    query = (
+        select(Entry, Team.slug, Balance.period_start)
+        .join(Team, Team.id == Entry.team_id)
+        .join(Balance, Balance.id == Entry.balance_id)
+    )
+    if filters.team_id is not None:
+        query = query.where(Entry.team_id == filters.team_id)
+    if filters.since is not None:
+        query = query.where(Entry.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(Entry.created_at < filters.until)
+    if after is not None:
+        if not isinstance(after, int):
+            raise InvalidInput("cursor is not valid here; start again without it")
+        query = query.where(Entry.id < after)
+    rows = session.execute(query.order_by(Entry.id.desc()).limit(limit + 1)).all()
+    items = [entry_view(entry, slug, start) for entry, slug, start in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items, _encode_cursor("entries", items[-1]["id"]) if more else None)
+
+
+def job_with_entries(session: Session, job: Job, team_slug: str) -> dict[str, Any]:
+    view = job_view(job, team_slug)
+    rows = session.execute(
+        select(Entry, Balance.period_start)
+        .join(Balance, Balance.id == Entry.balance_id)
+        .where(Entry.job_id == job.id)
+        .order_by(Entry.id)
+    ).all()
+    view["entries"] = [entry_view(entry, team_slug, start) for entry, start in rows]
+    return view

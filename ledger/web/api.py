@@ -1,0 +1,324 @@
+"""The ledger API under ``/api``: teams, keys, balances, adjustments, jobs, entries, quotes.
+
+``Authorization: Bearer <admin token>`` may do everything. A team key may read its own team's
+balance, jobs, entries and spend report; anything else it asks for is refused (403 for admin
+operations, 404 for another team's things). Routes parse, call one service, and shape JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import select
+
+from ledger import accounting, queries, teams
+from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from ledger.models import Job, Team
+from ledger.proxy import parse_json_object
+from ledger.reconcile import resolve_unknown
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+
+@dataclass(frozen=True)
+class Principal:
+    admin: bool
+    team_id: int | None = None  # for a team key
+    team_slug: str | None = None
+
+
+def _services() -> Any:
+    return current_app.extensions["ledger"]
+
+
+def principal() -> Principal:
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("send Authorization: Bearer <admin token or team key>")
+    admin_token = _services().settings.admin_token
+    if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+        return Principal(admin=True)
+    with _services().database.read() as session:
+        found = teams.authenticate(session, token)
+    if found is None:
+        raise Unauthorized("unknown token")
+    _, team = found
+    return Principal(admin=False, team_id=team.id, team_slug=team.slug)
+
+
+def require_admin() -> Principal:
+    who = principal()
+    if not who.admin:
+        raise Forbidden("this needs the admin token")
+    return who
+
+
+def _team_for(who: Principal, session: Any, slug: str) -> Team:
+    """The team named in the path, if the caller may see it (else: no such team)."""
+    if not who.admin and slug != who.team_slug:
+        raise NotFound(f"no team {slug!r}")
+    return teams.get_team(session, slug)
+
+
+def _json_body() -> dict[str, Any]:
+    return parse_json_object(request.get_data(cache=False))
+
+
+def _only(body: dict[str, Any], allowed: Collection[str], required: Collection[str] = ()) -> None:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}")
+    missing = sorted(set(required) - set(body))
+    if missing:
+        raise InvalidInput(f"missing field {missing[0]!r}")
+
+
+def _created(document: dict[str, Any]) -> Response:
+    response = jsonify(document)
+    response.status_code = 201
+    return response
+
+
+def parse_time(raw: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """An ISO date or timestamp (UTC if no zone). A date as an end means the end of that day."""
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) == 10:
+            start = datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO 8601 date or timestamp") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# -- teams -------------------------------------------------------------------------------------
+
+TEAM_FIELDS = {
+    "slug",
+    "name",
+    "budget_credits",
+    "period",
+    "max_credits_per_request",
+    "alert_thresholds",
+}
+
+
+@blueprint.post("/teams")
+def create_team() -> Response:
+    require_admin()
+    body = _json_body()
+    _only(body, TEAM_FIELDS, {"slug", "budget_credits"})
+    with _services().database.write() as session:
+        team = teams.create_team(
+            session,
+            body["slug"],
+            budget_credits=body["budget_credits"],
+            period=body.get("period", "month"),
+            name=body.get("name"),
+            max_credits_per_request=body.get("max_credits_per_request"),
+            alert_thresholds=body.get("alert_thresholds"),
+        )
+        return _created(queries.team_view(session, team))
+
+
+@blueprint.get("/teams")
+def list_teams() -> Response:
+    require_admin()
+    limit = queries.parse_limit(request.args.get("limit"))
+    after = request.args.get("cursor")
+    with _services().database.read() as session:
+        query = select(Team).order_by(Team.slug)
+        if after:
+            query = query.where(Team.slug > _slug_cursor(after))
+        found = list(session.scalars(query.limit(limit + 1)))
+        items = [queries.team_view(session, team) for team in found[:limit]]
+    next_cursor = _slug_cursor_of(items[-1]["slug"]) if len(found) > limit else None
+    return jsonify({"items": items, "next_cursor": next_cursor})
+
+
+def _slug_cursor_of(slug: str) -> str:
+    return "t." + slug
+
+
+def _slug_cursor(cursor: str) -> str:
+    if not cursor.startswith("t.") or not teams.SLUG_RE.fullmatch(cursor[2:]):
+        raise InvalidInput("cursor is not valid here; start again without it")
+    return cursor[2:]
+
+
+@blueprint.get("/teams/<slug>")
+def get_team(slug: str) -> Response:
+    who = principal()
+    with _services().database.read() as session:
+        return jsonify(queries.team_view(session, _team_for(who, session, slug)))
+
+
+@blueprint.patch("/teams/<slug>")
+def update_team(slug: str) -> Response:
+    require_admin()
+    body = _json_body()
+    _only(body, TEAM_FIELDS - {"slug"})
+    if not body:
+        raise InvalidInput("nothing to change")
+    with _services().database.write() as session:
+        team = teams.update_team(session, slug, **body)
+        return jsonify(queries.team_view(session, team))
+
+
+@blueprint.get("/teams/<slug>/balance")
+def get_balance(slug: str) -> Response:
+    who = principal()
+    with _services().database.read() as session:
+        team = _team_for(who, session, slug)
+        return jsonify(queries.balance_view(accounting.balance_of(session, team)))
+
+
+@blueprint.post("/teams/<slug>/adjustments")
+def adjust(slug: str) -> Response:
+    require_admin()
+    body = _json_body()
+    _only(body, {"credits", "reason"}, {"credits", "reason"})
+    with _services().database.write() as session:
+        team = teams.get_team(session, slug)
+        entry = accounting.adjust(session, team, body["credits"], body["reason"])
+        balance = accounting.balance_of(session, team)
+        return _created(
+            {
+                **queries.entry_view(entry, team.slug, balance.period_start),
+                "balance": queries.balance_view(balance),
+            }
+        )
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+@blueprint.post("/teams/<slug>/keys")
+def create_key(slug: str) -> Response:
+    require_admin()
+    body = _json_body() if request.get_data(cache=True) else {}
+    _only(body, {"label", "max_credits_per_request"})
+    with _services().database.write() as session:
+        new = teams.create_key(
+            session,
+            slug,
+            label=body.get("label"),
+            max_credits_per_request=body.get("max_credits_per_request"),
+        )
+    return _created({**queries.key_view(new.key), "key": new.secret})
+
+
+@blueprint.get("/teams/<slug>/keys")
+def list_keys(slug: str) -> Response:
+    require_admin()
+    with _services().database.read() as session:
+        keys = teams.list_keys(session, slug)
+    return jsonify({"items": [queries.key_view(k) for k in keys], "next_cursor": None})
+
+
+@blueprint.delete("/keys/<key_id>")
+def revoke_key(key_id: str) -> Response:
+    require_admin()
+    with _services().database.write() as session:
+        key = teams.revoke_key(session, key_id)
+    return jsonify(queries.key_view(key))
+
+
+# -- jobs and entries --------------------------------------------------------------------------
+
+
+def _filters(who: Principal, session: Any, *, with_job_fields: bool) -> queries.Filters:
+    args = request.args
+    team_id = who.team_id
+    if args.get("team"):
+        team_id = _team_for(who, session, args["team"]).id
+    return queries.Filters(
+        team_id=team_id,
+        status=args.get("status") if with_job_fields else None,
+        endpoint=args.get("endpoint") if with_job_fields else None,
+        since=parse_time(args.get("since"), "since"),
+        until=parse_time(args.get("until"), "until", end=True),
+    )
+
+
+@blueprint.get("/jobs")
+def list_jobs() -> Response:
+    who = principal()
+    limit = queries.parse_limit(request.args.get("limit"))
+    with _services().database.read() as session:
+        filters = _filters(who, session, with_job_fields=True)
+        page = queries.list_jobs(session, filters, limit, request.args.get("cursor"))
+    return jsonify(page.as_json())
+
+
+def _job_for(who: Principal, session: Any, job_id: str) -> tuple[Job, str]:
+    row = session.execute(
+        select(Job, Team.slug).join(Team, Team.id == Job.team_id).where(Job.id == job_id)
+    ).first()
+    if row is None or (not who.admin and row[0].team_id != who.team_id):
+        raise NotFound(f"no job {job_id!r}")
+    return row[0], row[1]
+
+
+@blueprint.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    who = principal()
+    with _services().database.read() as session:
+        job, slug = _job_for(who, session, job_id)
+        return jsonify(queries.job_with_entries(session, job, slug))
+
+
+@blueprint.post("/jobs/<job_id>/resolve")
+def resolve_job(job_id: str) -> Response:
+    require_admin()
+    body = _json_body()
+    _only(body, {"upstream_id", "release"})
+    upstream_id, release = body.get("upstream_id"), body.get("release")
+    if (upstream_id is None) == (release is not True):
+        raise InvalidInput('give either {"upstream_id": "..."} or {"release": true}')
+    if upstream_id is not None and (not isinstance(upstream_id, str) or not upstream_id.strip()):
+        raise InvalidInput("upstream_id must be a non-empty string")
+    resolve_unknown(_services().database, job_id, upstream_id=upstream_id)
+    with _services().database.read() as session:
+        job, slug = _job_for(Principal(admin=True), session, job_id)
+        return jsonify(queries.job_with_entries(session, job, slug))
+
+
+@blueprint.get("/entries")
+def list_entries() -> Response:
+    who = principal()
+    limit = queries.parse_limit(request.args.get("limit"))
+    with _services().database.read() as session:
+        filters = _filters(who, session, with_job_fields=False)
+        page = queries.list_entries(session, filters, limit, request.args.get("cursor"))
+    return jsonify(page.as_json())
+
+
+# -- quotes ------------------------------------------------------------------------------------
+
+
+@blueprint.post("/quote")
+def quote() -> Response:
+    principal()
+    body = _json_body()
+    _only(body, {"endpoint", "body"}, {"endpoint", "body"})
+    endpoint = body["endpoint"]
+    if not isinstance(endpoint, str):
+        raise InvalidInput("endpoint must be a string such as 'image-to-video'")
+    estimate = _services().pricing.estimate(endpoint.removeprefix("/v1/"), body["body"])
+    return jsonify(
+        {
+            "endpoint": estimate.endpoint,
+            "kind": estimate.kind,
+            "model": estimate.model,
+            "estimated_credits": estimate.credits,
+        }
+    )
