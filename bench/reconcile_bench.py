@@ -38,6 +38,8 @@ happens; every wait is bounded.
 from __future__ import annotations
 
 import argparse
+import io
+import itertools
 import json
 import os
 import platform
@@ -64,22 +66,23 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ledger import accounting, db, teams  # noqa: E402
-from ledger.config import load_settings  # noqa: E402
-from ledger.db import Database  # noqa: E402
-from ledger.errors import HoldEnded  # noqa: E402
-from ledger.models import Job, utcnow  # noqa: E402
-from ledger.reconcile import (  # noqa: E402
+from reconcile_fixes import FixedReconciler, drop_started_webhooks
+
+from ledger import accounting, db, teams
+from ledger.config import load_settings
+from ledger.db import Database
+from ledger.errors import HoldEnded
+from ledger.models import Job, utcnow
+from ledger.reconcile import (
     PRIOR_BASE_SECONDS,
     PRIOR_SECONDS_PER_CLIP_SECOND,
     TERMINAL,
     Reconciler,
     Timing,
 )
-from ledger.simulator.testing import SimulatorHandle, free_port, simulator_process  # noqa: E402
-from ledger.upstream import Upstream  # noqa: E402
-from ledger.web import create_app, services_of  # noqa: E402
-from reconcile_fixes import FixedReconciler, drop_started_webhooks  # noqa: E402
+from ledger.simulator.testing import SimulatorHandle, free_port, simulator_process
+from ledger.upstream import Upstream
+from ledger.web import create_app, services_of
 
 TOKEN = "sk-reconcile-bench"
 SECRET = "reconcile-bench-secret"
@@ -118,6 +121,8 @@ class Outcome:
     delays: list[float] = field(default_factory=list)  # simulated seconds, every settled job
     steady_delays: list[float] = field(default_factory=list)
     steady_polls: list[int] = field(default_factory=list)
+    polls: dict[str, int] | None = None  # ledger job id -> GETs, when the ledger does not count
+    webhook_arrivals: dict[str, tuple[float, float]] | None = None  # upstream id -> (at, took)
     by_clip: dict[str, dict[str, float]] = field(default_factory=dict)
     wall: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
@@ -182,7 +187,12 @@ class Creator(threading.Thread):
         on_recorded: Callable[[list[tuple[str, str]]], None] = lambda jobs: None,
     ) -> None:
         super().__init__(name="creator", daemon=True)
-        self.setup, self.simulator, self.database, self.team_id = setup, simulator, database, team_id
+        self.setup, self.simulator, self.database, self.team_id = (
+            setup,
+            simulator,
+            database,
+            team_id,
+        )
         self.on_recorded = on_recorded
         rng = random.Random(setup.seed)
         self.clips = [rng.randint(*CLIPS) for _ in range(setup.jobs)]
@@ -255,6 +265,7 @@ class NaivePoller(threading.Thread):
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.ticks: list[float] = []  # real start time of each round
+        self.gets: dict[str, int] = {}
         self.local = threading.local()
 
     def add(self, jobs: list[tuple[str, str]]) -> None:
@@ -269,6 +280,8 @@ class NaivePoller(threading.Thread):
         reply = http.get(
             f"/v1/video-projects/{upstream_id}", headers={"Authorization": f"Bearer {TOKEN}"}
         )
+        with self.lock:
+            self.gets[job_id] = self.gets.get(job_id, 0) + 1
         project = reply.json()
         if reply.status_code == 200 and project.get("status") in TERMINAL:
             try:
@@ -298,9 +311,7 @@ def scaled_reconciler(
 ) -> Reconciler:
     """The Reconciler with every time-like setting scaled from simulated to real seconds."""
     s = setup.scale
-    timings = {
-        ENDPOINT: Timing(PRIOR_BASE_SECONDS["video"] * s, PRIOR_SECONDS_PER_CLIP_SECOND * s)
-    }
+    timings = {ENDPOINT: Timing(PRIOR_BASE_SECONDS["video"] * s, PRIOR_SECONDS_PER_CLIP_SECOND * s)}
     return cls(
         database,
         Upstream(simulator, TOKEN, timeout=30),
@@ -376,6 +387,29 @@ def serving(app: Any, port: int) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def record_webhooks(
+    wsgi: Callable[..., Any], arrivals: dict[str, tuple[float, float]]
+) -> Callable[..., Any]:
+    """WSGI wrapper: when each end-of-job webhook arrived, and how long the ledger took on it."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        arrived = time.time()
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            body = json.loads(raw)
+            event, project = body.get("type", ""), body.get("payload", {}).get("id")
+        except (ValueError, AttributeError):
+            event, project = "", None
+        try:
+            return list(wsgi(environ, start_response))
+        finally:
+            if project and not str(event).endswith(".started"):
+                arrivals[project] = (arrived, time.time() - arrived)
+
+    return app
+
+
 def simulator_args(setup: Setup, webhook_url: str | None) -> list[str]:
     args = [
         "--token",
@@ -396,7 +430,12 @@ def simulator_args(setup: Setup, webhook_url: str | None) -> list[str]:
         "16",
     ]
     if webhook_url:
-        args += ["--webhook-url", webhook_url, "--webhook-header", f"X-Ledger-Webhook-Secret: {SECRET}"]
+        args += [
+            "--webhook-url",
+            webhook_url,
+            "--webhook-header",
+            f"X-Ledger-Webhook-Secret: {SECRET}",
+        ]
     return args
 
 
@@ -405,8 +444,7 @@ def open_count(database: Database) -> int:
 
     with database.read() as session:
         return int(
-            session.scalar(select(func.count()).select_from(Job).where(Job.ended_at.is_(None)))
-            or 0
+            session.scalar(select(func.count()).select_from(Job).where(Job.ended_at.is_(None))) or 0
         )
 
 
@@ -452,7 +490,8 @@ def run_strategy(strategy: str, setup: Setup, workdir: Path) -> Outcome:
                 services.reconciler = reconciler  # webhooks and sweeps share one Reconciler
                 stack.callback(services.upstream.close)
                 wsgi = drop_started_webhooks(app.wsgi_app) if fixed else app.wsgi_app
-                app.wsgi_app = wsgi  # type: ignore[method-assign]
+                outcome.webhook_arrivals = {}
+                app.wsgi_app = record_webhooks(wsgi, outcome.webhook_arrivals)  # type: ignore[method-assign]
                 stack.enter_context(serving(app, ledger_port))
             stack.enter_context(sweeping(reconciler, outcome.notes))
             creator = Creator(setup, simulator.url, database, team_id)
@@ -473,9 +512,12 @@ def run_strategy(strategy: str, setup: Setup, workdir: Path) -> Outcome:
             naive.stop.set()
             naive.join(30)
             ticks = naive.ticks
+            outcome.polls = naive.gets
             if len(ticks) > 1:
-                gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-                outcome.notes["naive_round_mean_sim_s"] = round(statistics.fmean(gaps) / setup.scale, 2)
+                gaps = [b - a for a, b in itertools.pairwise(ticks)]
+                outcome.notes["naive_round_mean_sim_s"] = round(
+                    statistics.fmean(gaps) / setup.scale, 2
+                )
                 outcome.notes["naive_round_max_sim_s"] = round(max(gaps) / setup.scale, 2)
         state = simulator.state()
         truth = {job["id"]: job for job in simulator.jobs()}
@@ -483,8 +525,6 @@ def run_strategy(strategy: str, setup: Setup, workdir: Path) -> Outcome:
         outcome.notes["webhooks"] = {
             k.split(":", 1)[1]: v for k, v in state["counters"].items() if k.startswith("webhook:")
         }
-        if not fixed and strategy != "naive":
-            pass
         collect(outcome, setup, database, truth, creator)
         if strategy != "naive":
             timing = reconciler.timings.get(ENDPOINT)
@@ -504,14 +544,27 @@ def collect(
 ) -> None:
     with database.read() as session:
         rows = session.execute(
-            select(Job.upstream_id, Job.ended_at, Job.polls, Job.clip_seconds, Job.charged_credits)
+            select(
+                Job.id,
+                Job.upstream_id,
+                Job.ended_at,
+                Job.polls,
+                Job.clip_seconds,
+                Job.charged_credits,
+            )
         ).all()
     outcome.created = len(rows)
     warm = int(setup.jobs * WARMUP)
-    order = {upstream: n for n, upstream in enumerate(sorted(truth, key=lambda u: truth[u]["created_at"]))}
+    order = {
+        upstream: n
+        for n, upstream in enumerate(sorted(truth, key=lambda u: truth[u]["created_at"]))
+    }
     buckets: dict[str, list[tuple[float, int]]] = {}
     mismatched = 0
-    for upstream_id, ended_at, polls, clip, charged in rows:
+    lags, handling = [], []
+    for job_id, upstream_id, ended_at, polls, clip, charged in rows:
+        if outcome.polls is not None:
+            polls = outcome.polls.get(job_id, 0)
         if ended_at is None:
             continue
         outcome.settled += 1
@@ -522,12 +575,26 @@ def collect(
         ended = ended_at if ended_at.tzinfo else ended_at.replace(tzinfo=UTC)
         delay = (ended - finished).total_seconds() / setup.scale
         outcome.delays.append(delay)
+        if outcome.webhook_arrivals and upstream_id in outcome.webhook_arrivals:
+            at, took = outcome.webhook_arrivals[upstream_id]
+            lags.append((at - finished.timestamp()) / setup.scale)
+            handling.append(took)
         if order[upstream_id] >= warm:
             outcome.steady_delays.append(delay)
             outcome.steady_polls.append(polls or 0)
         label = f"{int((clip - 1) // 15) * 15 + 1}-{int((clip - 1) // 15) * 15 + 15}s"
         buckets.setdefault(label, []).append((delay, polls or 0))
     outcome.notes["charge_mismatches"] = mismatched
+    if lags:
+        outcome.notes["end_webhooks_received"] = len(lags)
+        outcome.notes["end_webhook_arrival_lag_p50_p95_sim_s"] = [
+            round(quantile(lags, 0.5), 2),
+            round(quantile(lags, 0.95), 2),
+        ]
+        outcome.notes["webhook_handling_p50_p95_real_ms"] = [
+            round(quantile(handling, 0.5) * 1000, 1),
+            round(quantile(handling, 0.95) * 1000, 1),
+        ]
     outcome.notes["created_on_simulator"] = len(truth)
     outcome.notes["negative_delays"] = sum(1 for d in outcome.delays if d < 0)
     for label in sorted(buckets, key=lambda b: int(b.split("-")[0])):
@@ -545,7 +612,7 @@ def collect(
 def table(outcomes: list[Outcome], setup: Setup) -> str:
     s = setup.scale
     head = (
-        f"{'strategy':<12} {'settled':>9} {'GETs/job':>9} {'steady':>7} "
+        f"{'strategy':<12} {'settled':>11} {'GETs/job':>9} {'steady':>7} "
         f"{'p50 delay':>16} {'p95 delay':>16} {'steady p95':>11} {'p99 delay':>16} "
         f"{'target (GETs, p95)':>19} {'met':>4}"
     )
@@ -565,9 +632,10 @@ def table(outcomes: list[Outcome], setup: Setup) -> str:
         def cell(v: float) -> str:
             return f"{v:6.1f} ({v * s:5.2f})"
 
+        settled = f"{o.settled}/{setup.jobs}"
         lines.append(
-            f"{o.strategy:<12} {o.settled:>5}/{o.created:<4}"[:22].ljust(22)
-            + f" {o.gets_per_job:>9.2f} {steady_gets:>7.2f} {cell(o.p(0.5)):>16} "
+            f"{o.strategy:<12} {settled:>11} {o.gets_per_job:>9.2f} {steady_gets:>7.2f} "
+            f"{cell(o.p(0.5)):>16} "
             f"{cell(o.p(0.95)):>16} {o.p(0.95, True):>11.1f} {cell(o.p(0.99)):>16} "
             f"{target_text:>19} {met:>4}"
         )

@@ -7,7 +7,9 @@ one unit of work, and print the outcome.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,6 +95,9 @@ def serve_command(
     """Run the proxy and the ledger API (gunicorn), and the reconciliation scheduler once for
     this host, after bringing the database to the newest migration. Needs MAGIC_HOUR_API_KEY.
     SIGTERM stops it gracefully."""
+    # Counters are per process under gunicorn: prometheus-client's multiprocess mode needs its
+    # directory named before anything imports prometheus-client.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ledger-metrics-"))
     from ledger.web.server import serve
 
     serve(

@@ -45,6 +45,7 @@ from ledger.errors import (
 )
 from ledger.models import ApiKey, Job, JobStatus, Team, new_id, utcnow
 from ledger.pricing import Estimate, PricingTable
+from ledger.telemetry import UPSTREAM_ERRORS
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
 
 log = logging.getLogger("ledger.proxy")
@@ -170,10 +171,12 @@ class Proxy:
         try:
             reply = self.upstream.request("POST", f"/v1/{endpoint}", raw_body)
         except UpstreamUnreachable as exc:
+            UPSTREAM_ERRORS.labels("unreachable").inc()
             error = UpstreamError(f"Magic Hour could not be reached ({exc}); nothing was charged")
             self._end_without_answer(job_id, error, keep, release=True)
             raise error from None
         except UpstreamUnknown as exc:
+            UPSTREAM_ERRORS.labels("unknown").inc()
             unknown = UpstreamOutcomeUnknown(
                 f"Magic Hour did not answer ({exc}); the job may exist upstream. Its credits stay "
                 f"held until it is found or released. Do not retry blindly: job {job_id}"
@@ -183,6 +186,8 @@ class Proxy:
 
         headers = {**reply.headers, "x-ledger-job-id": job_id}
         outcome = "accepted" if reply.ok else "upstream_error"
+        if reply.status >= 500:
+            UPSTREAM_ERRORS.labels("5xx").inc()
         try:
             if reply.ok:
                 held, available = self._record_created(job_id, reply, keep)

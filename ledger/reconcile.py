@@ -37,6 +37,7 @@ from ledger import accounting
 from ledger.db import Database
 from ledger.errors import Conflict, HoldEnded, NotFound
 from ledger.models import Job, JobStatus, utcnow
+from ledger.telemetry import POLLS
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
 
 log = logging.getLogger("ledger.reconcile")
@@ -191,6 +192,11 @@ class Reconciler:
 
     def poll(self, job_id: str, upstream_id: str, kind: str) -> str:
         """GET the project and act on what it says; returns what happened."""
+        outcome = self._poll(job_id, upstream_id, kind)
+        POLLS.labels(outcome).inc()
+        return outcome
+
+    def _poll(self, job_id: str, upstream_id: str, kind: str) -> str:
         self.limiter.acquire()
         try:
             reply = self.upstream.request(

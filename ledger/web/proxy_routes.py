@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ledger.errors import LedgerError, NotProxied
 from ledger.proxy import PROJECT_KINDS, Caller, Proxy, Reply, parse_flag
+from ledger.telemetry import PROXY_REQUESTS
 
 log = logging.getLogger("ledger.access")
 blueprint = Blueprint("proxy", __name__, url_prefix="/v1")
@@ -103,6 +104,7 @@ def _access_log(response: Response) -> Response:
         "latency_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1e3, 2),
     }
     log.info(json.dumps(record, separators=(",", ":")))
+    PROXY_REQUESTS.labels(record["endpoint"] or "other", record["outcome"]).inc()
     return response
 
 

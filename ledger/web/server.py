@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -72,6 +73,8 @@ def serve(
         "loglevel": "warning",
         "proc_name": "ledger",
     }
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        gunicorn_settings["child_exit"] = _forget_worker_metrics
     if scheduler:
         # Once per host, not once per web worker: the gunicorn master supervises one
         # `ledger worker` process beside its web workers.
@@ -112,3 +115,9 @@ class WorkerSupervisor:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _forget_worker_metrics(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -459,3 +459,19 @@ def test_a_client_that_hangs_up_mid_request_leaves_no_orphan_hold(ledger: Ledger
     [job] = ledger.jobs("acme")
     assert job.status == "submitted" and job.upstream_id == ledger.simulator.jobs()[0]["id"]
     assert ledger.balance("acme").held == 90
+
+
+def test_metrics_count_calls_and_show_money(ledger: Ledger, stack: ExitStack) -> None:
+    key = ledger.team("acme", 1000)
+    i2v(ledger.client(key, stack), 5)
+    with pytest.raises(magic_hour.ApiError):
+        i2v(ledger.client(key, stack), 50)  # over budget
+    text = httpx.get(f"{ledger.url}/metrics").text
+    assert 'ledger_proxy_requests_total{endpoint="image-to-video",outcome="accepted"}' in text
+    assert (
+        'ledger_proxy_requests_total{endpoint="image-to-video",outcome="budget_exceeded"}' in text
+    )
+    assert 'ledger_credits_held{team="acme"} 150.0' in text
+    assert 'ledger_credits_available{team="acme"} 850.0' in text
+    assert 'ledger_holds_open{team="acme"} 1.0' in text
+    assert "ledger_reconcile_lag_seconds" in text

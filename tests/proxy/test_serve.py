@@ -61,6 +61,9 @@ def test_the_sdk_through_ledger_serve(setup, monkeypatch) -> None:  # type: igno
             client.v1.image_to_video.create(assets={"image_file_path": IMAGE}, end_seconds=5)
         assert refused.value.status_code == 402
         assert refused.value.body["error"]["available_credits"] == 50
+        # Counters from both gunicorn workers add up (prometheus-client multiprocess mode).
+        metrics = http.get(f"{url}/metrics").text
+        assert 'outcome="accepted"} 1.0' in metrics and 'outcome="budget_exceeded"} 1.0' in metrics
 
     creates = simulator.state()["counters"]["POST /v1/image-to-video"]
     assert creates == 1  # the refused one never left ledger

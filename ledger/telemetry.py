@@ -1,0 +1,17 @@
+"""Prometheus counters, counted where things happen (see ``ledger.web.metrics`` for /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+PROXY_REQUESTS = Counter(
+    "ledger_proxy_requests_total",
+    "Calls to the Magic Hour compatible side, by endpoint and outcome",
+    ["endpoint", "outcome"],
+)
+UPSTREAM_ERRORS = Counter(
+    "ledger_upstream_errors_total",
+    "Upstream calls without a usable answer: unreachable, unknown (no answer), or 5xx",
+    ["kind"],
+)
+POLLS = Counter("ledger_polls_total", "Project polls by reconciliation, by outcome", ["outcome"])
