@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
@@ -18,12 +19,14 @@ from ledger.accounting import ENTRY_FLOWS, TWO_WAY_KINDS, column_deltas
 from ledger.models import (
     ENDING_KINDS,
     OPEN_STATUSES,
+    Account,
     ApiKey,
     Balance,
     Entry,
     EntryKind,
     Job,
     JobStatus,
+    SpendRollup,
     Team,
 )
 from ledger.teams import KEY_PREFIX
@@ -61,6 +64,7 @@ def run(session: Session, *, secrets: list[str] | None = None) -> AuditReport:
     journal, per_job = _replay_journal(session, report, where)
     _check_cached_balances(report, balances, journal, where)
     _check_jobs(session, report, balances, per_job, where)
+    _check_rollups(session, report, slugs)
     _check_secrets(session, report, secrets or [])
     return report
 
@@ -230,6 +234,77 @@ def _check_jobs(session, report, balances, per_job, where) -> None:  # type: ign
     )
     for upstream_id, count in duplicates:
         report.violations.append(f"upstream project {upstream_id} belongs to {count} jobs")
+
+
+_ROLLUP_SUMS = ("jobs", "held", "spent", "released")
+
+
+def _check_rollups(session: Session, report: AuditReport, slugs: dict[int, str]) -> None:
+    """The spend rollups and each job's ``released_credits`` equal what the journal says: per
+    team, creation day, endpoint, model and key, the jobs, what they hold, spent and released."""
+    per_job: dict[str, Counter[str]] = defaultdict(Counter)
+    query = (
+        select(
+            Entry.job_id, Entry.kind, Entry.from_account, Entry.to_account, func.sum(Entry.credits)
+        )
+        .where(Entry.job_id.is_not(None))
+        .group_by(Entry.job_id, Entry.kind, Entry.from_account, Entry.to_account)
+    )
+    for job_id, kind, source, target, credits in _stream(session, query):
+        sums = per_job[job_id]
+        deltas = column_deltas(kind, source, target, int(credits))
+        sums["held"] += deltas["held"]
+        sums["spent"] += deltas["spent"]
+        if (source, target) == (Account.HELD, Account.AVAILABLE):
+            sums["released"] += int(credits)
+    expected: dict[tuple, Counter[str]] = defaultdict(Counter)  # type: ignore[type-arg]
+    jobs = select(
+        Job.id,
+        Job.team_id,
+        Job.created_at,
+        Job.endpoint,
+        Job.model,
+        Job.key_id,
+        Job.released_credits,
+    )
+    for job_id, team_id, created_at, endpoint, model, key_id, released in _stream(session, jobs):
+        sums = per_job.get(job_id, Counter())
+        if released != sums["released"]:
+            report.violations.append(
+                f"job {job_id}: released_credits is {released} but its entries released "
+                f"{sums['released']}"
+            )
+        key = (team_id, created_at.astimezone(UTC).date(), endpoint, model or "", key_id or "")
+        expected[key].update(jobs=1, **{c: sums[c] for c in ("held", "spent", "released")})
+    rollups = 0
+    for row in _stream(session, select(SpendRollup)):
+        rollup = row[0]
+        rollups += 1
+        key = (rollup.team_id, rollup.day, rollup.endpoint, rollup.model, rollup.key_id)
+        _compare_rollup(
+            report,
+            slugs,
+            key,
+            {c: getattr(rollup, c) for c in _ROLLUP_SUMS},
+            expected.pop(key, Counter()),
+        )
+    for key, sums in sorted(expected.items()):
+        if any(sums.values()):
+            _compare_rollup(report, slugs, key, dict.fromkeys(_ROLLUP_SUMS, 0), sums)
+    report.counts["rollups"] = rollups
+
+
+def _compare_rollup(report, slugs, key, cached, true) -> None:  # type: ignore[no-untyped-def]
+    team_id, day, endpoint, model, key_id = key
+    label = (
+        f"rollup of team {slugs.get(team_id, f'#{team_id}')} on {day} for {endpoint} "
+        f"(model {model or '-'}, key {key_id or '-'})"
+    )
+    for column in _ROLLUP_SUMS:
+        if cached[column] != true[column]:
+            report.violations.append(
+                f"{label}: {column} is {cached[column]} but the journal says {true[column]}"
+            )
 
 
 def _check_secrets(session: Session, report: AuditReport, secrets: list[str]) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError
 
-from ledger import accounting, audit, db, teams
+from ledger import accounting, audit, db, reports, teams
 from ledger.config import Settings, SettingsError, load_settings
-from ledger.errors import LedgerError
+from ledger.errors import InvalidInput, LedgerError
 from ledger.models import ApiKey, Period, Team
 from ledger.pricing import PricingError
 
@@ -361,6 +361,70 @@ def _key_view(key: ApiKey) -> dict[str, Any]:
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
     }
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+
+@cli.command("report")
+@click.option("--from", "start", help="Start, inclusive: a date or timestamp, UTC [month start].")
+@click.option("--to", "end", help="End, exclusive: a date or timestamp, UTC [next month start].")
+@click.option(
+    "--group-by",
+    default=",".join(reports.DEFAULT_GROUP_BY),
+    show_default=True,
+    help="Comma list of team, day, week, month, endpoint, model, key, tag:NAME.",
+)
+@click.option("--team", "team_slug", help="Only this team.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@pass_runtime
+def report_command(
+    runtime: Runtime,
+    start: str | None,
+    end: str | None,
+    group_by: str,
+    team_slug: str | None,
+    output: str,
+) -> None:
+    """Spend per group: jobs, credits held, spent and released (and usd when
+    LEDGER_USD_PER_CREDIT is set), with totals; the same numbers as GET /api/reports/spend."""
+    try:
+        dimensions = reports.parse_group_by(group_by)
+        window = reports.parse_moment(start, "--from"), reports.parse_moment(end, "--to")
+    except InvalidInput as exc:
+        raise click.UsageError(exc.message) from None
+    with runtime.database.read() as session:
+        team_id = teams.get_team(session, team_slug).id if team_slug else None
+        report = reports.spend_report(
+            session,
+            start=window[0],
+            end=window[1],
+            group_by=dimensions,
+            team_id=team_id,
+            usd_per_credit=runtime.settings.usd_per_credit,
+        )
+    if output == "json":
+        click.echo(json.dumps(report.as_json(), indent=2))
+    elif output == "csv":
+        click.echo(report.as_csv(), nl=False)
+    else:
+        click.echo(f"spend from {_cell(report.start)} to {_cell(report.end)} UTC")
+        click.echo(render_table([*report.rows, report.total_row()]))
+        forecasts = dict(report.forecast)
+        if isinstance(report.totals.get("forecast"), reports.Forecast):
+            forecasts[team_slug or ""] = report.totals["forecast"]
+        for slug, forecast in sorted(forecasts.items()):
+            run_out = forecast.projected_run_out
+            click.echo(
+                f"forecast {slug}: {forecast.burn_rate_per_day} credits/day over the last "
+                f"{reports.BURN_WINDOW_DAYS} days; runs out {run_out or 'not this period'}"
+            )
 
 
 # -- audit -------------------------------------------------------------------------------------

@@ -78,7 +78,9 @@ class Database:
 def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        options.setdefault("pool_pre_ping", True)
+        # No pre-ping (a round trip on every checkout, on the hot path): a connection found dead
+        # fails its request with 503 and SQLAlchemy drops the pool's stale connections.
+        options.setdefault("pool_size", 10)
         return create_engine(url, **options)
 
     database = parsed.database or ""

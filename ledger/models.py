@@ -8,6 +8,9 @@ Money lives in three places, kept in step by :mod:`ledger.accounting` alone:
   ``adjustments``, ``held``, ``spent``); ``available`` is derived from them.
 * ``jobs``: one create call each, owning one hold; the hold is open while the job is
   ``reserved``, ``submitted`` or ``unknown``, and ends once, ``settled`` or ``released``.
+
+``spend_rollups`` sums the jobs per team, day, endpoint, model and key for reports; it is derived
+from the journal and kept in step in the same transactions.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import enum
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -251,6 +255,35 @@ class Job(Base):
     polls: Mapped[int] = mapped_column(Integer, default=0)
     upstream_status: Mapped[str | None] = mapped_column(String(16))
     upstream_charge: Mapped[int | None] = mapped_column(BigInteger)
+
+    # Not a column: set by accounting.reserve on the job it returns.
+    __allow_unmapped__ = True
+    available_after: int | None = None
+    # Credits that went from this job's hold back to available (release, return, hold_decrease),
+    # kept so that reports grouped by tag can be summed from this table alone.
+    released_credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SpendRollup(Base):
+    """Per team, UTC day of the job's creation, endpoint, model and key: what the jobs created then
+    hold, spent and released. Kept in step with the journal by :mod:`ledger.rollups`, inside the
+    accounting core's transactions, so that reports need not read every job.
+
+    ``model`` and ``key_id`` are ``''`` for none, so that they can be part of the key.
+    """
+
+    __tablename__ = "spend_rollups"
+    __table_args__ = (Index("ix_spend_rollups_day", "day"),)
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True, server_default="")
+    jobs: Mapped[int] = mapped_column(BigInteger, default=0)
+    held: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    released: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Entry(Base):

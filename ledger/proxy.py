@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger import accounting, teams
@@ -37,13 +37,14 @@ from ledger.errors import (
     Conflict,
     HoldEnded,
     InvalidInput,
+    LedgerError,
     NotFound,
     NotProxied,
     Unauthorized,
     UpstreamError,
     UpstreamOutcomeUnknown,
 )
-from ledger.models import ApiKey, Job, JobStatus, Team, new_id, utcnow
+from ledger.models import Job, JobStatus, Team, new_id, utcnow
 from ledger.pricing import Estimate, PricingTable
 from ledger.telemetry import UPSTREAM_ERRORS
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
@@ -59,13 +60,7 @@ _PRINTABLE = re.compile(r"[\x20-\x7e]+")
 JSON = {"content-type": "application/json"}
 
 
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated team key."""
-
-    key: ApiKey
-    team_id: int
-    team_slug: str
+Caller = teams.KeyIdentity  # an authenticated team key
 
 
 @dataclass
@@ -78,6 +73,7 @@ class Reply:
     outcome: str = "forwarded"
     job_id: str | None = None
     estimate: int | None = None
+    caller: Caller | None = None
 
     @classmethod
     def of_json(cls, status: int, document: Any, **extra: Any) -> Reply:
@@ -94,21 +90,15 @@ class Proxy:
 
     def authenticate(self, authorization: str | None) -> Caller:
         """The caller's team key from ``Authorization: Bearer <key>``, or :class:`Unauthorized`."""
-        scheme, _, secret = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise Unauthorized("missing team key: send Authorization: Bearer mhl_...")
+        secret = _bearer(authorization)
         with self.database.read() as session:
-            found = teams.authenticate(session, secret.strip())
-        if found is None:
-            raise Unauthorized("unknown or revoked team key")
-        key, team = found
-        return Caller(key=key, team_id=team.id, team_slug=team.slug)
+            return _identified(teams.identify(session, secret))
 
     # -- creates ------------------------------------------------------------------------------
 
     def create(
         self,
-        caller: Caller,
+        authorization: str | None,
         endpoint: str,
         raw_body: bytes,
         *,
@@ -116,25 +106,35 @@ class Proxy:
         tags_header: str | None = None,
         dry_run: bool = False,
     ) -> Reply:
-        """Estimate, reserve, forward and record one create call."""
-        kind = self.pricing.kind_of(endpoint)
-        if kind is None:
-            raise NotProxied(f"/v1/{endpoint} is not a create endpoint that ledger prices")
-        body = parse_json_object(raw_body)
-        estimate = self.pricing.estimate(endpoint, body)
-        tags = parse_tags(tags_header)
-        idempotency_key = check_idempotency_key(idempotency_key)
+        """Authenticate, estimate, reserve, forward and record one create call.
+
+        The key is checked inside the transaction that takes the hold (one transaction for
+        both, on the hot path); a stranger still hears 401 before anything about the body.
+        """
+        secret = _bearer(authorization)
+        try:
+            kind = self.pricing.kind_of(endpoint)
+            if kind is None:
+                raise NotProxied(f"/v1/{endpoint} is not a create endpoint that ledger prices")
+            body = parse_json_object(raw_body)
+            estimate = self.pricing.estimate(endpoint, body)
+            tags = parse_tags(tags_header)
+            idempotency_key = check_idempotency_key(idempotency_key)
+        except LedgerError:
+            self.authenticate(authorization)
+            raise
         if dry_run:
-            return self._dry_run(caller, estimate)
+            return self._dry_run(self.authenticate(authorization), estimate)
 
         request_hash = _request_hash(endpoint, body)
         if idempotency_key:
-            replay = self._replay(caller, idempotency_key, request_hash)
+            replay = self._replay(self.authenticate(authorization), idempotency_key, request_hash)
             if replay is not None:
                 return replay
         job_id = new_id("job")
         try:
             with self.database.write() as session:
+                caller = _identified(teams.identify(session, secret))
                 job = accounting.reserve(
                     session,
                     caller.team_id,
@@ -142,32 +142,34 @@ class Proxy:
                     endpoint=endpoint,
                     kind=estimate.kind,
                     model=estimate.model,
-                    key=caller.key,
+                    key=caller,
                     tags=tags,
                     idempotency_key=idempotency_key,
                     request_hash=request_hash if idempotency_key else None,
+                    clip_seconds=estimate.seconds,  # for reconciliation's first poll
                     job_id=job_id,
                 )
-                job.clip_seconds = estimate.seconds  # for reconciliation's first poll
         except IntegrityError:
             # Another request with the same Idempotency-Key won the race to reserve.
             if idempotency_key:
+                caller = self.authenticate(authorization)
                 replay = self._replay(caller, idempotency_key, request_hash)
                 if replay is not None:
                     return replay
             raise
-        return self._forward_create(caller, endpoint, raw_body, job_id, estimate, idempotency_key)
+        assert job.available_after is not None
+        return self._forward_create(caller, endpoint, raw_body, job, estimate, idempotency_key)
 
     def _forward_create(
         self,
         caller: Caller,
         endpoint: str,
         raw_body: bytes,
-        job_id: str,
+        job: Job,
         estimate: Estimate,
         idempotency_key: str | None,
     ) -> Reply:
-        keep = idempotency_key is not None
+        job_id, keep = job.id, idempotency_key is not None
         try:
             reply = self.upstream.request("POST", f"/v1/{endpoint}", raw_body)
         except UpstreamUnreachable as exc:
@@ -190,7 +192,7 @@ class Proxy:
             UPSTREAM_ERRORS.labels("5xx").inc()
         try:
             if reply.ok:
-                held, available = self._record_created(job_id, reply, keep)
+                held, available = self._record_created(job, reply, keep)
                 headers["x-ledger-reserved-credits"] = str(held)
                 headers["x-ledger-available-credits"] = str(available)
             else:
@@ -202,37 +204,54 @@ class Proxy:
             # its hold, which reconciliation treats as unknown: nothing is lost.
             log.exception("could not record upstream's answer for job %s", job_id)
             headers["x-ledger-warning"] = "outcome not recorded; the hold stays until reconciled"
-        return Reply(reply.status, reply.body, headers, outcome, job_id, estimate.credits)
+        return Reply(reply.status, reply.body, headers, outcome, job_id, estimate.credits, caller)
 
-    def _record_created(self, job_id: str, reply: UpstreamReply, keep: bool) -> tuple[int, int]:
-        """Record upstream's 2xx: its project id, and the hold moved to what it charged."""
+    def _record_created(self, job: Job, reply: UpstreamReply, keep: bool) -> tuple[int, int]:
+        """Record upstream's 2xx: its project id, and the hold moved to what it charged.
+
+        Returns the job's hold and the team's available credits after it.
+        """
         upstream_id, charged = _created(reply.json())
+        assert job.available_after is not None
+        if upstream_id is None:
+            # Upstream said yes but we cannot tell to what: keep the hold to be safe.
+            log.error("upstream 2xx without a usable id for job %s", job.id)
+            self._mark(job.id, reply, keep, status=JobStatus.UNKNOWN, flag="unreadable_response")
+            return job.held_credits, job.available_after
+        values: dict[str, Any] = {
+            "upstream_id": upstream_id,
+            "status": JobStatus.SUBMITTED.value,
+            "submitted_at": utcnow(),
+            "response_status": reply.status,
+        }
+        if keep:
+            values["response_body"] = reply.body.decode("utf-8", errors="replace")
         try:
             with self.database.write() as session:
-                job = session.get(Job, job_id, with_for_update=True)
-                assert job is not None
-                if upstream_id is None:
-                    # Upstream said yes but we cannot tell to what: keep the hold to be safe.
-                    log.error("upstream 2xx without a usable id for job %s", job_id)
-                    job.status, job.flag = JobStatus.UNKNOWN.value, "unreadable_create_response"
-                else:
-                    job.upstream_id = upstream_id
-                    job.status = JobStatus.SUBMITTED.value
-                    job.submitted_at = utcnow()
-                    session.flush()
-                    if charged is not None:
-                        accounting.adjust_hold(session, job_id, charged)
-                _store_reply(session, job_id, reply.status, reply.body, keep)
-                return job.held_credits, accounting.available_in(session, job.balance_id)
+                # The common case is one statement: the hold already equals the charge.
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job.id, Job.status.in_(["reserved", "unknown"]))
+                    .values(**values)
+                )
+                if charged is None or charged == job.held_credits:
+                    return job.held_credits, job.available_after
+                accounting.adjust_hold(session, job.id, charged)
+                return charged, job.available_after - (charged - job.held_credits)
         except IntegrityError:
             # The project id is already another job's (upstream reused an id?): flag, keep hold.
-            log.error("upstream id %r of job %s belongs to another job", upstream_id, job_id)
-            with self.database.write() as session:
-                job = session.get(Job, job_id, with_for_update=True)
-                assert job is not None
-                job.status, job.flag = JobStatus.UNKNOWN.value, "duplicate_upstream_id"
-                _store_reply(session, job_id, reply.status, reply.body, keep)
-                return job.held_credits, accounting.available_in(session, job.balance_id)
+            log.error("upstream id %r of job %s belongs to another job", upstream_id, job.id)
+            self._mark(job.id, reply, keep, status=JobStatus.UNKNOWN, flag="duplicate_upstream_id")
+            return job.held_credits, job.available_after
+
+    def _mark(
+        self, job_id: str, reply: UpstreamReply, keep: bool, *, status: JobStatus, flag: str
+    ) -> None:
+        with self.database.write() as session:
+            session.execute(
+                update(Job).where(Job.id == job_id).values(status=status.value, flag=flag)
+            )
+            _store_reply(session, job_id, reply.status, reply.body, keep)
 
     def _end_without_answer(
         self, job_id: str, error: UpstreamError | UpstreamOutcomeUnknown, keep: bool, release: bool
@@ -254,7 +273,7 @@ class Proxy:
             team = session.get(Team, caller.team_id)
             assert team is not None
             available = accounting.balance_of(session, team).available
-        caps = [c for c in (caller.key.max_credits_per_request, team.max_credits_per_request) if c]
+        caps = [c for c in (caller.max_credits_per_request, team.max_credits_per_request) if c]
         fits = estimate.credits <= available and all(estimate.credits <= c for c in caps)
         return Reply.of_json(
             200,
@@ -355,6 +374,19 @@ class Proxy:
 
 
 # -- parsing -----------------------------------------------------------------------------------
+
+
+def _bearer(authorization: str | None) -> str:
+    scheme, _, secret = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("missing team key: send Authorization: Bearer mhl_...")
+    return secret.strip()
+
+
+def _identified(found: Caller | None) -> Caller:
+    if found is None:
+        raise Unauthorized("unknown or revoked team key")
+    return found
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

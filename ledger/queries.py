@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger import accounting
+from ledger import accounting, reports
 from ledger.errors import InvalidInput
 from ledger.models import ApiKey, Balance, Entry, Job, JobStatus, Team
 
@@ -33,6 +33,7 @@ def iso(moment: datetime | None) -> str | None:
 
 def team_view(session: Session, team: Team) -> dict[str, Any]:
     balance = accounting.balance_of(session, team)
+    forecast = reports.forecasts(session, [team])[team.id]
     return {
         "slug": team.slug,
         "name": team.name,
@@ -41,15 +42,15 @@ def team_view(session: Session, team: Team) -> dict[str, Any]:
         "max_credits_per_request": team.max_credits_per_request,
         "alert_thresholds": team.alert_thresholds,
         "created_at": iso(team.created_at),
-        "balance": balance_view(balance),
+        "balance": balance_view(balance, forecast),
     }
 
 
-def balance_view(balance: accounting.BalanceView) -> dict[str, Any]:
+def balance_view(balance: accounting.BalanceView, forecast: reports.Forecast) -> dict[str, Any]:
     view = asdict(balance)
     view["period_start"] = iso(balance.period_start)
     view["period_end"] = iso(balance.period_end)
-    return view
+    return view | forecast.as_json()
 
 
 def key_view(key: ApiKey) -> dict[str, Any]:

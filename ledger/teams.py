@@ -200,6 +200,29 @@ def revoke_key(session: Session, key_id: str) -> ApiKey:
     return key
 
 
+@dataclass(frozen=True)
+class KeyIdentity:
+    """Who a live team key speaks for (what the proxy needs, without ORM objects)."""
+
+    id: str  # the key's id
+    max_credits_per_request: int | None
+    team_id: int
+    team_slug: str
+
+
+def identify(session: Session, secret: str | None) -> KeyIdentity | None:
+    """The live key for a presented secret, in one indexed lookup by hash; None if unknown or
+    revoked. Cheap enough to run inside the transaction that uses it."""
+    if not secret or not KEY_RE.fullmatch(secret):
+        return None
+    row = session.execute(
+        select(ApiKey.id, ApiKey.max_credits_per_request, Team.id, Team.slug)
+        .join(Team, Team.id == ApiKey.team_id)
+        .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+    ).first()
+    return None if row is None else KeyIdentity(*row)
+
+
 def authenticate(session: Session, secret: str | None) -> tuple[ApiKey, Team] | None:
     """The live key and its team for a presented secret, or None.
 

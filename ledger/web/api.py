@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
-from ledger import accounting, queries, teams
+from ledger import accounting, queries, reports, teams
 from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from ledger.models import Job, Team
 from ledger.proxy import parse_json_object
@@ -178,7 +178,8 @@ def get_balance(slug: str) -> Response:
     who = principal()
     with _services().database.read() as session:
         team = _team_for(who, session, slug)
-        return jsonify(queries.balance_view(accounting.balance_of(session, team)))
+        forecast = reports.forecasts(session, [team])[team.id]
+        return jsonify(queries.balance_view(accounting.balance_of(session, team), forecast))
 
 
 @blueprint.post("/teams/<slug>/adjustments")
@@ -190,10 +191,11 @@ def adjust(slug: str) -> Response:
         team = teams.get_team(session, slug)
         entry = accounting.adjust(session, team, body["credits"], body["reason"])
         balance = accounting.balance_of(session, team)
+        forecast = reports.forecasts(session, [team])[team.id]
         return _created(
             {
                 **queries.entry_view(entry, team.slug, balance.period_start),
-                "balance": queries.balance_view(balance),
+                "balance": queries.balance_view(balance, forecast),
             }
         )
 
@@ -300,6 +302,43 @@ def list_entries() -> Response:
         filters = _filters(who, session, with_job_fields=False)
         page = queries.list_entries(session, filters, limit, request.args.get("cursor"))
     return jsonify(page.as_json())
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+REPORT_FORMATS = ("json", "csv")
+
+
+@blueprint.get("/reports/spend")
+def spend_report() -> Response:
+    """Admin: every team, or ``team=``; a team key: its own team only, always."""
+    who = principal()
+    args = request.args
+    output = args.get("format", "json")
+    if output not in REPORT_FORMATS:
+        raise InvalidInput(f"format must be one of {', '.join(REPORT_FORMATS)}")
+    group_by = reports.parse_group_by(args.get("group_by"))
+    start = reports.parse_moment(args.get("from"), "from")
+    end = reports.parse_moment(args.get("to"), "to")
+    with _services().database.read() as session:
+        team_id = who.team_id
+        if args.get("team"):
+            team_id = _team_for(who, session, args["team"]).id
+        report = reports.spend_report(
+            session,
+            start=start,
+            end=end,
+            group_by=group_by,
+            team_id=team_id,
+            usd_per_credit=_services().settings.usd_per_credit,
+        )
+    if output == "csv":
+        return Response(
+            report.as_csv(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{report.filename()}"'},
+        )
+    return jsonify(report.as_json())
 
 
 # -- quotes ------------------------------------------------------------------------------------

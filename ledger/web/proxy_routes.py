@@ -31,15 +31,16 @@ def _respond(reply: Reply) -> Response:
     for name, value in reply.headers.items():
         response.headers[name] = value
     g.reply = reply
+    if reply.caller is not None:
+        g.caller = reply.caller
     return response
 
 
 @blueprint.post("/<endpoint>")
 def create(endpoint: str) -> Response:
-    caller = _caller()
     g.endpoint = endpoint
     reply = _proxy().create(
-        caller,
+        request.headers.get("Authorization"),
         endpoint,
         request.get_data(cache=False),
         idempotency_key=request.headers.get("Idempotency-Key"),
@@ -95,8 +96,8 @@ def _access_log(response: Response) -> Response:
         "method": request.method,
         "path": request.path,
         "endpoint": g.get("endpoint"),
-        "team": caller.team_slug if caller else None,
-        "key": caller.key.id if caller else None,
+        "team": caller.team_slug if caller else (error.details.get("team") if error else None),
+        "key": caller.id if caller else None,
         "job": reply.job_id if reply else (error.details.get("job_id") if error else None),
         "estimate": reply.estimate if reply else _estimate_of(error),
         "outcome": reply.outcome if reply else (error.code if error else "error"),

@@ -70,9 +70,16 @@ def seed_submitted_jobs(ledger: Ledger, slug: str, count: int) -> None:
                     endpoint="image-to-video",
                     kind="video",
                 )
-                job.upstream_id, job.status = project["id"], "submitted"
-                job.submitted_at, job.next_poll_at = utcnow(), utcnow()
-                session.flush()
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job.id)
+                    .values(
+                        upstream_id=project["id"],
+                        status="submitted",
+                        submitted_at=utcnow(),
+                        next_poll_at=utcnow(),
+                    )
+                )
 
 
 def reconciler_for(ledger: Ledger, **options) -> Reconciler:  # type: ignore[no-untyped-def]

@@ -1,0 +1,410 @@
+"""Spend reports and the forecast: who spent what, on what, when, and when the budget runs out.
+
+A report sums the jobs created in a window (``from`` inclusive, ``to`` exclusive, by the job's
+``created_at``: spend belongs to the moment its hold was made) grouped by any combination of
+dimensions. Each row carries ``jobs`` (how many), ``held`` (credits in their open holds now),
+``spent`` (settled charges, overruns included) and ``released`` (credits that went from held
+back to available), and ``usd`` (spent x price) when a price per credit is set.
+
+Whole UTC days are read from ``spend_rollups``; the parts of a window that do not cover a whole
+day, and every grouping by tag, are read from ``jobs`` (whose ``held_credits``,
+``charged_credits`` and ``released_credits`` say the same per job). Both are kept in step with
+the journal by the accounting core and checked against it by ``ledger audit``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Date, Table, and_, func, or_, select, type_coerce
+from sqlalchemy.orm import Session
+
+from ledger import accounting
+from ledger.errors import InvalidInput
+from ledger.models import Job, SpendRollup, Team, utcnow
+
+DIMENSIONS = ("team", "day", "week", "month", "endpoint", "model", "key")
+TAG_PREFIX = "tag:"
+MEASURES = ("jobs", "held", "spent", "released")
+DEFAULT_GROUP_BY = ("team",)
+MAX_DIMENSIONS = 10
+# The same rule as the proxy's X-Ledger-Tags keys.
+_TAG_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# Where each dimension comes from: a column of the rollups (and of jobs).
+_SOURCE = {
+    "team": "team_id",
+    "day": "day",
+    "week": "day",
+    "month": "day",
+    "endpoint": "endpoint",
+    "model": "model",
+    "key": "key_id",
+}
+BURN_WINDOW_DAYS = 7
+# Beyond this a projection means nothing (and would not fit a date).
+_HORIZON_DAYS = 36_500
+
+_rollups = cast(Table, SpendRollup.__table__)
+_jobs = cast(Table, Job.__table__)
+
+
+# -- input -------------------------------------------------------------------------------------
+
+
+def parse_group_by(raw: str | None) -> list[str]:
+    """``team,day,tag:project`` as a validated list; the default (nothing given) is ``team``."""
+    if raw is None:
+        return list(DEFAULT_GROUP_BY)
+    return validate_group_by([part.strip() for part in raw.split(",")])
+
+
+def validate_group_by(group_by: Sequence[str]) -> list[str]:
+    if not group_by:
+        raise InvalidInput("group_by needs at least one dimension")
+    if len(group_by) > MAX_DIMENSIONS:
+        raise InvalidInput(f"group_by takes at most {MAX_DIMENSIONS} dimensions")
+    for dimension in group_by:
+        if not isinstance(dimension, str):
+            raise InvalidInput("group_by must be a list of dimension names")
+        if dimension.startswith(TAG_PREFIX):
+            if not _TAG_NAME.fullmatch(dimension[len(TAG_PREFIX) :]):
+                raise InvalidInput(
+                    f"group_by {dimension!r}: a tag name is 1-64 of A-Z a-z 0-9 _ . : -"
+                )
+        elif dimension not in DIMENSIONS:
+            raise InvalidInput(
+                f"unknown group_by dimension {dimension!r}; use a comma list of "
+                f"{', '.join(DIMENSIONS)} or tag:<name>"
+            )
+    repeated = sorted({d for d in group_by if group_by.count(d) > 1})
+    if repeated:
+        raise InvalidInput(f"group_by names {repeated[0]!r} more than once")
+    return list(group_by)
+
+
+def parse_moment(raw: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date (its midnight) or timestamp, UTC unless it says otherwise."""
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO 8601 date or timestamp") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def current_month(now: datetime) -> tuple[datetime, datetime]:
+    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Credits per day committed (spent + held) by the jobs of the last 7 x 24 hours, and the day
+    the current period's available credits reach zero at that rate (None: see the README)."""
+
+    burn_rate_per_day: float
+    projected_run_out: date | None
+
+    def as_json(self) -> dict[str, Any]:
+        run_out = self.projected_run_out
+        return {
+            "burn_rate_per_day": self.burn_rate_per_day,
+            "projected_run_out": run_out.isoformat() if run_out else None,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    start: datetime
+    end: datetime
+    group_by: list[str]
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+    usd_per_credit: float | None = None
+    # Per team slug, when grouped by team; in ``totals`` instead when the report is one team's.
+    forecast: dict[str, Forecast] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.group_by, *MEASURES, *(["usd"] if self.usd_per_credit is not None else [])]
+
+    def as_json(self) -> dict[str, Any]:
+        totals = dict(self.totals)
+        if isinstance(totals.get("forecast"), Forecast):
+            totals["forecast"] = totals["forecast"].as_json()
+        return {
+            "from": _iso(self.start),
+            "to": _iso(self.end),
+            "group_by": self.group_by,
+            "usd_per_credit": self.usd_per_credit,
+            "rows": self.rows,
+            "totals": totals,
+            "forecast": {slug: f.as_json() for slug, f in self.forecast.items()},
+        }
+
+    def total_row(self) -> dict[str, Any]:
+        """The totals as one more row: ``total`` in the first column, the others empty."""
+        row: dict[str, Any] = dict.fromkeys(self.group_by)
+        row[self.group_by[0]] = "total"
+        return row | {c: self.totals[c] for c in self.columns if c in self.totals}
+
+    def as_csv(self) -> str:
+        """RFC 4180 (CRLF, quoted where needed), a header row, then the rows and the total row.
+        Text that a spreadsheet would take for a formula is prefixed with ``'``."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(self.columns)
+        for row in [*self.rows, self.total_row()]:
+            writer.writerow([_csv_cell(row[c]) for c in self.columns])
+        return out.getvalue()
+
+    def filename(self) -> str:
+        return f"spend_{self.start:%Y%m%dT%H%M}_{self.end:%Y%m%dT%H%M}.csv"
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def spend_report(
+    session: Session,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    group_by: Sequence[str] = DEFAULT_GROUP_BY,
+    team_id: int | None = None,
+    usd_per_credit: float | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """Sum the jobs created in ``[start, end)`` (default: the current calendar month, UTC) by
+    the ``group_by`` dimensions, for one team or all; rows come sorted by their dimensions."""
+    now = now or utcnow()
+    group_by = validate_group_by(group_by)
+    default_start, default_end = current_month(now)
+    start, end = start or default_start, end or default_end
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidInput("from and to must be UTC moments")
+    if start >= end:
+        raise InvalidInput("from must be before to")
+    if usd_per_credit is not None and not usd_per_credit >= 0:
+        raise InvalidInput("usd_per_credit must be a number >= 0")
+
+    tags = [d[len(TAG_PREFIX) :] for d in group_by if d.startswith(TAG_PREFIX)]
+    sources = sorted({_SOURCE[d] for d in group_by if d in _SOURCE})
+    sums = _sums(session, start, end, sources=sources, tags=tags, team_id=team_id)
+    slugs: dict[int, str] = {i: s for i, s in session.execute(select(Team.id, Team.slug))}
+
+    grouped: dict[tuple[Any, ...], list[int]] = {}
+    for base, measures in sums.items():
+        values = dict(zip([*sources, *(TAG_PREFIX + t for t in tags)], base, strict=True))
+        key = tuple(_dimension_value(d, values, slugs) for d in group_by)
+        into = grouped.setdefault(key, [0] * len(MEASURES))
+        for i, amount in enumerate(measures):
+            into[i] += amount
+    price = Decimal(str(usd_per_credit)) if usd_per_credit is not None else None
+    rows = [
+        {**dict(zip(group_by, key, strict=True)), **_measures(measures, price)}
+        for key, measures in sorted(grouped.items(), key=lambda item: _order(item[0]))
+    ]
+    total = [sum(row[m] for row in rows) for m in MEASURES]
+    totals: dict[str, Any] = _measures(total, price)
+
+    forecast: dict[str, Forecast] = {}
+    if "team" in group_by:
+        team_slugs = sorted({row["team"] for row in rows})
+        found = session.scalars(select(Team).where(Team.slug.in_(team_slugs))).all()
+        forecast = {
+            slugs[team_id]: f for team_id, f in forecasts(session, list(found), now=now).items()
+        }
+    if team_id is not None:
+        team = session.get(Team, team_id)
+        if team is not None:
+            totals["forecast"] = forecasts(session, [team], now=now)[team.id]
+    return Report(start, end, group_by, rows, totals, usd_per_credit, forecast)
+
+
+def _measures(measures: Sequence[int], price: Decimal | None) -> dict[str, Any]:
+    values: dict[str, Any] = dict(zip(MEASURES, (int(m) for m in measures), strict=True))
+    if price is not None:
+        values["usd"] = float(price * values["spent"])
+    return values
+
+
+def _order(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
+    # Dimension values are text or None; rows without a value come last.
+    return tuple((value is None, value or "") for value in key)
+
+
+def _dimension_value(dimension: str, values: dict[str, Any], slugs: dict[int, str]) -> Any:
+    if dimension.startswith(TAG_PREFIX):
+        return values[dimension]
+    value = values[_SOURCE[dimension]]
+    match dimension:
+        case "team":
+            return slugs.get(value, f"#{value}")
+        case "day":
+            return value.isoformat()
+        case "week":  # ISO weeks, by their Monday
+            return (value - timedelta(days=value.weekday())).isoformat()
+        case "month":
+            return value.strftime("%Y-%m")
+        case _:  # rollups spell "none" as ''
+            return value or None
+
+
+# -- sums --------------------------------------------------------------------------------------
+
+
+def _sums(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    sources: list[str],
+    tags: list[str],
+    team_id: int | None,
+) -> dict[tuple[Any, ...], list[int]]:
+    """``jobs, held, spent, released`` per distinct value of the ``sources`` columns (and tags)
+    over the jobs created in ``[start, end)``."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+
+    def add(rows: Iterable[Any], *, from_rollups: bool) -> None:
+        for row in rows:
+            key = tuple(row[: len(row) - len(MEASURES)])
+            if from_rollups:  # '' means none, as in jobs
+                key = tuple(None if v == "" else v for v in key)
+            into = sums.setdefault(key, [0] * len(MEASURES))
+            for i, amount in enumerate(row[len(row) - len(MEASURES) :]):
+                into[i] += int(amount or 0)
+
+    first_midnight = _ceil_to_day(start)
+    last_midnight = _floor_to_day(end)
+    if tags or first_midnight >= last_midnight:
+        add(_from_jobs(session, [(start, end)], sources, tags, team_id), from_rollups=False)
+        return sums
+    add(
+        _from_rollups(session, first_midnight.date(), last_midnight.date(), sources, team_id),
+        from_rollups=True,
+    )
+    edges = [(a, b) for a, b in ((start, first_midnight), (last_midnight, end)) if a < b]
+    if edges:
+        add(_from_jobs(session, edges, sources, tags, team_id), from_rollups=False)
+    return sums
+
+
+def _from_rollups(
+    session: Session, first: date, end: date, sources: list[str], team_id: int | None
+) -> Iterable[Any]:
+    columns = [_rollups.c[s] for s in sources]
+    query = select(*columns, *(func.sum(_rollups.c[m]) for m in MEASURES)).where(
+        _rollups.c.day >= first, _rollups.c.day < end
+    )
+    if team_id is not None:
+        query = query.where(_rollups.c.team_id == team_id)
+    if columns:
+        query = query.group_by(*columns)
+    return session.execute(query).all()
+
+
+def _from_jobs(
+    session: Session,
+    windows: list[tuple[datetime, datetime]],
+    sources: list[str],
+    tags: list[str],
+    team_id: int | None,
+) -> Iterable[Any]:
+    columns: list[ColumnElement[Any]] = [
+        _job_day(session) if s == "day" else _jobs.c[s] for s in sources
+    ]
+    columns += [Job.tags[tag].as_string() for tag in tags]
+    query = select(
+        *columns,
+        func.count(),
+        func.sum(_jobs.c.held_credits),
+        func.sum(func.coalesce(_jobs.c.charged_credits, 0)),
+        func.sum(_jobs.c.released_credits),
+    ).where(or_(*(and_(Job.created_at >= a, Job.created_at < b) for a, b in windows)))
+    if team_id is not None:
+        query = query.where(_jobs.c.team_id == team_id)
+    if columns:
+        query = query.group_by(*columns)
+    return session.execute(query).all()
+
+
+def _job_day(session: Session) -> ColumnElement[date]:
+    """The UTC date of a job's creation, in SQL (SQLite stores UTC as naive text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        day = func.date(func.timezone("UTC", _jobs.c.created_at))
+    else:
+        day = func.date(_jobs.c.created_at)
+    return type_coerce(day, Date()).label("day")
+
+
+def _ceil_to_day(moment: datetime) -> datetime:
+    midnight = _floor_to_day(moment)
+    return midnight if midnight == moment else midnight + timedelta(days=1)
+
+
+def _floor_to_day(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# -- forecast ----------------------------------------------------------------------------------
+
+
+def forecasts(
+    session: Session, teams: Sequence[Team], *, now: datetime | None = None
+) -> dict[int, Forecast]:
+    """Each team's burn rate over the last 7 days and when its current period's budget runs out
+    at that rate: None when nothing was committed in those days, when the period ends (and its
+    budget resets) first, or when that is more than 100 years away. A team already at or below
+    zero available has run out today."""
+    now = now or utcnow()
+    if not teams:
+        return {}
+    start = now - timedelta(days=BURN_WINDOW_DAYS)
+    only = teams[0].id if len(teams) == 1 else None
+    sums = _sums(session, start, now, sources=["team_id"], tags=[], team_id=only)
+    result = {}
+    for team in teams:
+        _, held, spent, _ = sums.get((team.id,), [0, 0, 0, 0])
+        burn = (held + spent) / BURN_WINDOW_DAYS
+        balance = accounting.balance_of(session, team, now=now)
+        result[team.id] = Forecast(round(burn, 2), _run_out(balance, burn, now))
+    return result
+
+
+def _run_out(balance: accounting.BalanceView, burn: float, now: datetime) -> date | None:
+    if burn <= 0:
+        return None
+    if balance.available <= 0:
+        return now.date()
+    days = balance.available / burn
+    if days > _HORIZON_DAYS:
+        return None
+    moment = now + timedelta(days=days)
+    if balance.period_end is not None and moment >= balance.period_end:
+        return None
+    return moment.date()
