@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, Table, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -148,7 +148,7 @@ def _append_entries(
     ]
     if not rows:
         return []
-    return list(session.scalars(insert(_entries).returning(_entries.c.id), rows))
+    return list(session.scalars(_INSERT_ENTRIES, rows))
 
 
 def _post(
@@ -324,6 +324,25 @@ def balance_of(session: Session, team: Team, *, now: datetime | None = None) -> 
 # -- holds -------------------------------------------------------------------------------------
 
 
+# The hot path's statements, built once: building a statement costs more than running it.
+_TEAM_FOR_HOLD = select(Team.slug, Team.period, Team.max_credits_per_request).where(
+    Team.id == bindparam("team_id")
+)
+_CURRENT_BALANCE_ID = select(Balance.id).where(
+    Balance.team_id == bindparam("team_id"),
+    Balance.period == bindparam("period"),
+    Balance.period_start == bindparam("start"),
+)
+_TAKE_HOLD = (
+    update(_balances)
+    .where(_balances.c.id == bindparam("balance_id"), AVAILABLE_SQL >= bindparam("credits"))
+    .values(held=_balances.c.held + bindparam("credits"))
+    .returning(AVAILABLE_SQL)
+)
+_INSERT_JOB = insert(_jobs)
+_INSERT_ENTRIES = insert(_entries).returning(_entries.c.id)
+
+
 class KeyLimits(Protocol):
     """What a hold needs to know of the key it is made with (an ApiKey row, or a cached copy)."""
 
@@ -360,17 +379,13 @@ def reserve(
     """
     now = now or utcnow()
     _check_amount(credits)
-    team = session.execute(
-        select(Team.slug, Team.period, Team.max_credits_per_request).where(Team.id == team_id)
-    ).first()
+    team = session.execute(_TEAM_FOR_HOLD, {"team_id": team_id}).first()
     if team is None:
         raise NotFound(f"no team with id {team_id}")
     slug, period, team_cap = team
     start, _ = period_bounds(period, now)
     balance_id = session.scalar(
-        select(Balance.id).where(
-            Balance.team_id == team_id, Balance.period == period, Balance.period_start == start
-        )
+        _CURRENT_BALANCE_ID, {"team_id": team_id, "period": period, "start": start}
     )
     if balance_id is None:  # the first hold of a period opens it
         balance_id = current_balance(session, session.get_one(Team, team_id), now).id
@@ -387,10 +402,7 @@ def reserve(
 
     hold = _posting(EntryKind.RESERVE, credits)
     available_after = session.execute(
-        update(_balances)
-        .where(_balances.c.id == balance_id, AVAILABLE_SQL >= credits)
-        .values(held=_balances.c.held + credits)
-        .returning(AVAILABLE_SQL)
+        _TAKE_HOLD, {"balance_id": balance_id, "credits": credits}
     ).scalar()
     if available_after is None:
         available = available_in(session, balance_id)
@@ -418,7 +430,7 @@ def reserve(
         "polls": 0,
         "created_at": now,
     }
-    session.execute(insert(_jobs).values(**row))
+    session.execute(_INSERT_JOB, row)
     if credits:
         _append_entries(
             session,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger import accounting, teams
@@ -78,6 +78,20 @@ class Reply:
     @classmethod
     def of_json(cls, status: int, document: Any, **extra: Any) -> Reply:
         return cls(status, json.dumps(document).encode(), dict(JSON), **extra)
+
+
+# Built once: it runs after every accepted create.
+_RECORD_SUBMITTED = (
+    update(Job)
+    .where(Job.id == bindparam("job_id"), Job.status.in_(["reserved", "unknown"]))
+    .values(
+        upstream_id=bindparam("upstream_id"),
+        status=bindparam("status"),
+        submitted_at=bindparam("submitted_at"),
+        response_status=bindparam("response_status"),
+        response_body=bindparam("response_body"),
+    )
+)
 
 
 class Proxy:
@@ -223,17 +237,12 @@ class Proxy:
             "status": JobStatus.SUBMITTED.value,
             "submitted_at": utcnow(),
             "response_status": reply.status,
+            "response_body": reply.body.decode("utf-8", errors="replace") if keep else None,
         }
-        if keep:
-            values["response_body"] = reply.body.decode("utf-8", errors="replace")
         try:
             with self.database.write() as session:
                 # The common case is one statement: the hold already equals the charge.
-                session.execute(
-                    update(Job)
-                    .where(Job.id == job.id, Job.status.in_(["reserved", "unknown"]))
-                    .values(**values)
-                )
+                session.execute(_RECORD_SUBMITTED, {"job_id": job.id, **values})
                 if charged is None or charged == job.held_credits:
                     return job.held_credits, job.available_after
                 accounting.adjust_hold(session, job.id, charged)

@@ -8,8 +8,9 @@ movement it mirrors, so a rollup can never disagree with the journal that a comm
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,27 +32,20 @@ def record(
     (one upsert), and ``released`` to the job's own ``released_credits``."""
     if not (jobs or held or spent or released):
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(_rollups).values(
-        team_id=job.team_id,
-        # Spend belongs to the day its hold was made, whenever it settles.
-        day=job.created_at.astimezone(UTC).date(),
-        endpoint=job.endpoint,
-        model=job.model or NONE,
-        key_id=job.key_id or NONE,
-        jobs=jobs,
-        held=held,
-        spent=spent,
-        released=released,
-    )
     session.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(KEY_COLUMNS),
-            set_={
-                name: _rollups.c[name] + statement.excluded[name]
-                for name in ("jobs", "held", "spent", "released")
-            },
-        )
+        _upsert(session.get_bind().dialect.name),
+        {
+            "team_id": job.team_id,
+            # Spend belongs to the day its hold was made, whenever it settles.
+            "day": job.created_at.astimezone(UTC).date(),
+            "endpoint": job.endpoint,
+            "model": job.model or NONE,
+            "key_id": job.key_id or NONE,
+            "jobs": jobs,
+            "held": held,
+            "spent": spent,
+            "released": released,
+        },
     )
     if released:
         session.execute(
@@ -60,3 +54,17 @@ def record(
             .values(released_credits=_jobs.c.released_credits + released)
         )
         set_committed_value(job, "released_credits", (job.released_credits or 0) + released)
+
+
+@functools.cache
+def _upsert(dialect_name: str) -> Any:
+    """The upsert for a dialect, built once (it runs in every money movement)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(_rollups)
+    return statement.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS),
+        set_={
+            name: _rollups.c[name] + statement.excluded[name]
+            for name in ("jobs", "held", "spent", "released")
+        },
+    )
