@@ -137,6 +137,19 @@ def reconcile_command(runtime: Runtime, once: bool) -> None:
     click.echo(f"sweep: {report}")
 
 
+@cli.command("demo")
+@click.option("--exit", "exit_after", is_flag=True, help="End after the tour (exit 0 if all ok).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--simulator-port", type=click.IntRange(0, 65535), default=8090, show_default=True)
+def demo_command(exit_after: bool, port: int, simulator_port: int) -> None:
+    """The tour: the simulator and ledger on a fresh SQLite file, two teams, jobs accepted,
+    refused, failed and refunded, reconciliation, balances and a spend report. Then keeps
+    serving until Ctrl-C (or exits, with --exit). Busy ports are replaced by free ones."""
+    from ledger.demo import run
+
+    sys.exit(run(port, simulator_port, exit_after))
+
+
 # -- db ----------------------------------------------------------------------------------------
 
 
@@ -422,8 +435,8 @@ def report_command(
         for slug, forecast in sorted(forecasts.items()):
             run_out = forecast.projected_run_out
             click.echo(
-                f"forecast {slug}: {forecast.burn_rate_per_day} credits/day over the last "
-                f"{reports.BURN_WINDOW_DAYS} days; runs out {run_out or 'not this period'}"
+                f"forecast {slug}: {forecast.burn_rate_per_day} credits/day over the "
+                f"{reports.BURN_WINDOW_DAYS} days before today; runs out: {run_out or '-'}"
             )
 
 

@@ -64,7 +64,8 @@ def create_app(
     )
 
     app = Flask("ledger")
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False, **config)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, **config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep fields in their meaningful order
     app.extensions["ledger"] = services
     errors.register_error_handlers(app)
     app.register_blueprint(proxy_routes.blueprint)
