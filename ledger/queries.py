@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ledger import accounting, reports
 from ledger.errors import InvalidInput
-from ledger.models import ApiKey, Balance, Entry, Job, JobStatus, Team
+from ledger.models import Alert, ApiKey, Balance, Entry, Job, JobStatus, Team
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -204,3 +204,32 @@ def job_with_entries(session: Session, job: Job, team_slug: str) -> dict[str, An
     ).all()
     view["entries"] = [entry_view(entry, team_slug, start) for entry, start in rows]
     return view
+
+
+def alert_view(alert: Alert, team_slug: str) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "team": team_slug,
+        "kind": alert.kind,
+        "job_id": alert.job_id,
+        "message": alert.message,
+        "details": alert.details or {},
+        "created_at": iso(alert.created_at),
+        "delivered_at": iso(alert.delivered_at),
+        "attempts": alert.attempts,
+    }
+
+
+def list_alerts(session: Session, team_id: int | None, limit: int, cursor: str | None) -> Page:
+    after = _decode_cursor("alerts", cursor)
+    query = select(Alert, Team.slug).join(Team, Team.id == Alert.team_id)
+    if team_id is not None:
+        query = query.where(Alert.team_id == team_id)
+    if after is not None:
+        if not isinstance(after, int):
+            raise InvalidInput("cursor is not valid here; start again without it")
+        query = query.where(Alert.id < after)
+    rows = session.execute(query.order_by(Alert.id.desc()).limit(limit + 1)).all()
+    items = [alert_view(alert, slug) for alert, slug in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items, _encode_cursor("alerts", items[-1]["id"]) if more else None)

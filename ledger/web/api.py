@@ -361,3 +361,19 @@ def quote() -> Response:
             "estimated_credits": estimate.credits,
         }
     )
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+@blueprint.get("/alerts")
+def list_alerts() -> Response:
+    """Recent alerts (overruns, thresholds, expired unknown jobs), newest first."""
+    who = principal()
+    limit = queries.parse_limit(request.args.get("limit"))
+    with _services().database.read() as session:
+        team_id = who.team_id
+        if request.args.get("team"):
+            team_id = _team_for(who, session, request.args["team"]).id
+        page = queries.list_alerts(session, team_id, limit, request.args.get("cursor"))
+    return jsonify(page.as_json())

@@ -344,3 +344,20 @@ def test_every_error_is_json(api: FlaskClient) -> None:
         response = api.open(path, method=method, headers=ADMIN_AUTH)
         assert response.status_code in (404, 405)
         assert response.is_json and set(response.json["error"]) >= {"code", "message"}
+
+
+def test_alerts_are_listed_per_team(api: FlaskClient, database: Database) -> None:
+    a = make_team(api, "team-a", 100)
+    make_team(api, "team-b", 100)
+    job_a, job_b = hold(database, "team-a", 100), hold(database, "team-b", 100)
+    with database.write() as session:
+        accounting.settle(session, job_a, 130)
+        accounting.settle(session, job_b, 150)
+    everything = api.get("/api/alerts", headers=ADMIN_AUTH).json["items"]
+    assert [(x["team"], x["kind"], x["job_id"]) for x in everything] == [
+        ("team-b", "overrun", job_b),
+        ("team-a", "overrun", job_a),
+    ]
+    own = api.get("/api/alerts", headers=auth(a)).json["items"]
+    assert [x["job_id"] for x in own] == [job_a]
+    assert api.get("/api/alerts?team=team-b", headers=auth(a)).status_code == 404
