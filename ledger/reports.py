@@ -113,8 +113,9 @@ def current_month(now: datetime) -> tuple[datetime, datetime]:
 
 @dataclass(frozen=True)
 class Forecast:
-    """Credits per day committed (spent + held) by the jobs of the last 7 x 24 hours, and the day
-    the current period's available credits reach zero at that rate (None: see the README)."""
+    """Credits per day committed (spent + held) by the jobs of the 7 whole UTC days before
+    today, and the day the current period's available credits reach zero at that rate (None:
+    see the README)."""
 
     burn_rate_per_day: float
     projected_run_out: date | None
@@ -377,16 +378,18 @@ def _floor_to_day(moment: datetime) -> datetime:
 def forecasts(
     session: Session, teams: Sequence[Team], *, now: datetime | None = None
 ) -> dict[int, Forecast]:
-    """Each team's burn rate over the last 7 days and when its current period's budget runs out
-    at that rate: None when nothing was committed in those days, when the period ends (and its
+    """Each team's burn rate over the 7 whole UTC days before today (read from the rollups alone,
+    so it is cheap and steady through the day) and when its current period's budget runs out at
+    that rate: None when nothing was committed in those days, when the period ends (and its
     budget resets) first, or when that is more than 100 years away. A team already at or below
     zero available has run out today."""
     now = now or utcnow()
     if not teams:
         return {}
-    start = now - timedelta(days=BURN_WINDOW_DAYS)
+    today = _floor_to_day(now)
+    start = today - timedelta(days=BURN_WINDOW_DAYS)
     only = teams[0].id if len(teams) == 1 else None
-    sums = _sums(session, start, now, sources=["team_id"], tags=[], team_id=only)
+    sums = _sums(session, start, today, sources=["team_id"], tags=[], team_id=only)
     result = {}
     for team in teams:
         _, held, spent, _ = sums.get((team.id,), [0, 0, 0, 0])

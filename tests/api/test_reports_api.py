@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -13,6 +14,7 @@ from flask.testing import FlaskClient
 from ledger import accounting, teams
 from ledger.config import load_settings
 from ledger.db import Database
+from ledger.models import utcnow
 from ledger.web import create_app, services_of
 from tests.integration.test_reports import NOVEMBER, build_ledger, journal_report
 
@@ -153,9 +155,12 @@ def test_the_default_window_is_this_month(api, database) -> None:
 def test_the_balance_carries_the_forecast(api, database) -> None:
     with database.write() as session:
         team = teams.create_team(session, "acme", budget_credits=1000, period="none")
-        accounting.reserve(session, team.id, 70, endpoint="image-to-video", kind="video")
+        yesterday = utcnow() - timedelta(days=1)
+        accounting.reserve(
+            session, team.id, 70, endpoint="image-to-video", kind="video", now=yesterday
+        )
     balance = api.get("/api/teams/acme/balance", headers=ADMIN_AUTH).json
-    # 70 in the last 7 days: 10 a day; 930 left lasts 93 days (a `none` budget never resets).
+    # 70 in the 7 days before today: 10 a day; 930 left lasts 93 days (`none` never resets).
     assert balance["burn_rate_per_day"] == 10.0
     assert balance["projected_run_out"] is not None
     team_view = api.get("/api/teams/acme", headers=ADMIN_AUTH).json

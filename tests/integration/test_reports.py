@@ -303,14 +303,14 @@ def test_an_upgrade_from_before_rollups_derives_them(ledger_db: Database) -> Non
 
 
 def test_the_forecast(ledger_db: Database) -> None:
-    now = at(24, 12)
+    now = at(25, 12)
     with ledger_db.read() as session:
         acme, zeta, omega = (teams.get_team(session, s) for s in ("acme", "zeta", "omega"))
         result = reports.forecasts(session, [acme, zeta, omega], now=now)
-    # acme's jobs of the last 7 x 24 h: the open 80 and the adjusted, open 50 (both on the 24th);
-    # at 18.57 a day its monthly 100,000 outlasts the month.
+    # acme's jobs of the 7 days before the 25th: the open 80 and the adjusted, open 50 (both on
+    # the 24th); at 18.57 a day its monthly 100,000 outlasts the month.
     assert result[acme.id] == reports.Forecast(18.57, None)
-    # zeta's jobs since 17 November 12:00 were released; omega has none.
+    # zeta's jobs since 18 November were released; omega has none.
     assert result[zeta.id] == reports.Forecast(0.0, None)
     assert result[omega.id] == reports.Forecast(0.0, None)
     assert result[acme.id].as_json() == {"burn_rate_per_day": 18.57, "projected_run_out": None}
