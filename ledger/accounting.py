@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger import alerts, rollups
-from ledger.errors import BudgetExceeded, HoldEnded, InvalidInput, NotFound
+from ledger.errors import BudgetExceeded, HoldEnded, InvalidInput, NotFound, whole_number
 from ledger.models import (
     OPEN_STATUSES,
     Account,
@@ -257,8 +257,10 @@ def adjust(
 ) -> Entry:
     """A manual correction to the team's current period: a new journal entry, never an edit."""
     now = now or utcnow()
-    if isinstance(credits, bool) or not isinstance(credits, int) or credits == 0:
+    number = whole_number(credits)
+    if number is None or number == 0:
         raise InvalidInput("credits must be a non-zero whole number")
+    credits = number
     if abs(credits) > 10**15:
         raise InvalidInput("credits is out of range")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:

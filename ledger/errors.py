@@ -73,3 +73,15 @@ class UpstreamOutcomeUnknown(LedgerError):
     """The request was sent but no answer came back; the hold is kept until the job is found."""
 
     code = "upstream_unknown"
+
+
+def whole_number(value: Any) -> int | None:
+    """``value`` as an int if it is a whole number (JSON's ``5`` or ``5.0``), else None.
+    Booleans are not numbers, whatever Python thinks."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return None

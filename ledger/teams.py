@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger import accounting
-from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.errors import Conflict, InvalidInput, NotFound, whole_number
 from ledger.models import ApiKey, Period, Team, new_id, utcnow
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -39,8 +39,10 @@ def validate_slug(slug: Any) -> str:
 
 def validate_credits(value: Any, what: str, *, minimum: int = 0) -> int:
     """A whole number of credits, from ``minimum`` up to :data:`MAX_CREDITS`."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    number = whole_number(value)
+    if number is None:
         raise InvalidInput(f"{what} must be a whole number of credits")
+    value = number
     if value < minimum or value > MAX_CREDITS:
         raise InvalidInput(f"{what} must be between {minimum} and {MAX_CREDITS}")
     return value
@@ -61,10 +63,10 @@ def _validate_thresholds(value: Any) -> list[int]:
     if (
         not isinstance(value, list)
         or len(value) > 20
-        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1000 for v in value)
+        or not all(0 < (whole_number(v) or 0) <= 1000 for v in value)
     ):
         raise InvalidInput("alert_thresholds must be a list of percentages between 1 and 1000")
-    return sorted(set(value))
+    return sorted({int(v) for v in value})
 
 
 def _validate_name(value: Any) -> str:

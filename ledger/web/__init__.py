@@ -44,7 +44,7 @@ def create_app(
     **config: Any,
 ) -> Flask:
     """The ledger service. Parts not given are built from the settings."""
-    from ledger.web import api, errors, health, metrics, proxy_routes, webhooks
+    from ledger.web import api, errors, health, metrics, openapi, proxy_routes, webhooks
 
     settings = settings or load_settings()
     database = database or Database(settings.resolved_database_url)
@@ -73,6 +73,7 @@ def create_app(
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(metrics.blueprint)
+    app.register_blueprint(openapi.blueprint)
     return app
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from ledger import accounting, queries, reports, teams
@@ -36,7 +36,32 @@ def _services() -> Any:
     return current_app.extensions["ledger"]
 
 
+# The query parameters each listing understands; anything else is refused, not ignored.
+QUERY_PARAMETERS = {
+    "api.list_teams": {"limit", "cursor"},
+    "api.list_jobs": {"limit", "cursor", "team", "status", "endpoint", "since", "until"},
+    "api.list_entries": {"limit", "cursor", "team", "since", "until"},
+    "api.list_alerts": {"limit", "cursor", "team"},
+    "api.spend_report": {"from", "to", "group_by", "team", "format"},
+}
+
+
+@blueprint.before_request
+def _known_query_parameters() -> None:
+    unknown = sorted(set(request.args) - QUERY_PARAMETERS.get(request.endpoint or "", set()))
+    if unknown:
+        principal()  # who asks comes first: a stranger hears 401, not what we accept
+        raise InvalidInput(f"unknown query parameter {unknown[0]!r}")
+
+
 def principal() -> Principal:
+    """Who is calling (admin, or a team key), once per request."""
+    if "principal" not in g:
+        g.principal = _authenticate()
+    return g.principal  # type: ignore[no-any-return]
+
+
+def _authenticate() -> Principal:
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -66,6 +91,13 @@ def _team_for(who: Principal, session: Any, slug: str) -> Team:
     return teams.get_team(session, slug)
 
 
+def _team_filter(who: Principal, session: Any) -> int | None:
+    """The ``team`` query parameter as a team id; a team key is always held to its own team."""
+    if "team" not in request.args:
+        return who.team_id
+    return _team_for(who, session, teams.validate_slug(request.args["team"])).id
+
+
 def _json_body() -> dict[str, Any]:
     return parse_json_object(request.get_data(cache=False))
 
@@ -87,7 +119,7 @@ def _created(document: dict[str, Any]) -> Response:
 
 def parse_time(raw: str | None, name: str, *, end: bool = False) -> datetime | None:
     """An ISO date or timestamp (UTC if no zone). A date as an end means the end of that day."""
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         if len(raw) == 10:
@@ -239,9 +271,7 @@ def revoke_key(key_id: str) -> Response:
 
 def _filters(who: Principal, session: Any, *, with_job_fields: bool) -> queries.Filters:
     args = request.args
-    team_id = who.team_id
-    if args.get("team"):
-        team_id = _team_for(who, session, args["team"]).id
+    team_id = _team_filter(who, session)
     return queries.Filters(
         team_id=team_id,
         status=args.get("status") if with_job_fields else None,
@@ -321,9 +351,7 @@ def spend_report() -> Response:
     start = reports.parse_moment(args.get("from"), "from")
     end = reports.parse_moment(args.get("to"), "to")
     with _services().database.read() as session:
-        team_id = who.team_id
-        if args.get("team"):
-            team_id = _team_for(who, session, args["team"]).id
+        team_id = _team_filter(who, session)
         report = reports.spend_report(
             session,
             start=start,
@@ -372,8 +400,6 @@ def list_alerts() -> Response:
     who = principal()
     limit = queries.parse_limit(request.args.get("limit"))
     with _services().database.read() as session:
-        team_id = who.team_id
-        if request.args.get("team"):
-            team_id = _team_for(who, session, request.args["team"]).id
+        team_id = _team_filter(who, session)
         page = queries.list_alerts(session, team_id, limit, request.args.get("cursor"))
     return jsonify(page.as_json())
