@@ -59,7 +59,7 @@ from typing import Any, cast
 
 import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -245,9 +245,17 @@ class Creator(threading.Thread):
                     model=MODEL,
                     now=submitted,
                 )
-                job.upstream_id, job.status = project["id"], "submitted"
-                job.submitted_at, job.clip_seconds = submitted, float(clip)
-                session.flush()
+                # reserve may hand back a detached row: record the rest with one UPDATE
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job.id)
+                    .values(
+                        upstream_id=project["id"],
+                        status="submitted",
+                        submitted_at=submitted,
+                        clip_seconds=float(clip),
+                    )
+                )
                 recorded.append((job.id, project["id"]))
         return recorded
 
@@ -532,6 +540,12 @@ def run_strategy(strategy: str, setup: Setup, workdir: Path) -> Outcome:
                 outcome.notes["learned_base_sim_s"] = round(timing.base / setup.scale, 1)
                 outcome.notes["learned_per_clip_s"] = round(timing.per_clip_second / setup.scale, 2)
                 outcome.notes["learned_samples"] = timing.samples
+            factors = getattr(reconciler, "factors", None)
+            if factors:
+                outcome.notes["fix_factors_by_clip_bucket"] = {
+                    f"{2**b}-{2 ** (b + 1) - 1}s": round(f, 2)
+                    for (_, b), f in sorted(factors.items())
+                }
     return outcome
 
 

@@ -41,7 +41,11 @@ from ledger.reconcile import TERMINAL, Reconciler
 from ledger.upstream import UpstreamReply
 
 FIRST_POLL_DONE = 0.25  # aim: a quarter of first polls find the job done
-STEP = 0.05  # log-step of the factor per observation
+# Log-step of the factor per turnover of the jobs awaiting their first poll: each observation
+# moves it by STEP / (jobs of its bucket scheduled but not yet polled). Feedback comes one render
+# time late; a fixed step per observation overshoots by the size of that pipeline (measured: a
+# 5 % step drove the factor up by 10x and left jobs unsettled for minutes).
+STEP = 0.5
 _sweeping = threading.local()
 
 
@@ -55,11 +59,15 @@ class FixedReconciler(Reconciler):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.factors: dict[tuple[str, int], float] = {}
+        self.pending: dict[tuple[str, int], int] = {}  # scheduled, first poll not seen yet
 
     # 1. learn from every first sweep poll, both ways
     def predicted_duration(self, endpoint: str, kind: str, clip: float | None) -> timedelta:
         prior = super().predicted_duration(endpoint, kind, clip)
-        factor = self.factors.get((endpoint, clip_bucket(clip)), 1.0)
+        key = (endpoint, clip_bucket(clip))
+        with self._lock:
+            factor = self.factors.get(key, 1.0)
+            self.pending[key] = self.pending.get(key, 0) + 1  # only schedule_new predicts
         seconds = prior.total_seconds() * factor
         if self.expect_webhooks:  # 3. the sweep is only a safety net
             seconds = 2 * seconds + 12 * self.poll_interval
@@ -85,9 +93,12 @@ class FixedReconciler(Reconciler):
             if row is not None and not row[0] and isinstance(project, dict):
                 done = project.get("status") in TERMINAL
                 key = (row[1], clip_bucket(row[2]))
-                step = -STEP * (1 - FIRST_POLL_DONE) if done else STEP * FIRST_POLL_DONE
                 with self._lock:
-                    self.factors[key] = self.factors.get(key, 1.0) * math.exp(step)
+                    pending = max(1, self.pending.get(key, 0))
+                    self.pending[key] = pending - 1
+                    step = STEP / pending * (-(1 - FIRST_POLL_DONE) if done else FIRST_POLL_DONE)
+                    factor = self.factors.get(key, 1.0) * math.exp(step)
+                    self.factors[key] = min(max(factor, 0.25), 4.0)  # short jobs: sweep lag
         return super().apply(job_id, reply)
 
     # 2. flatter backoff
