@@ -327,9 +327,9 @@ def balance_of(session: Session, team: Team, *, now: datetime | None = None) -> 
 
 
 # The hot path's statements, built once: building a statement costs more than running it.
-_TEAM_FOR_HOLD = select(Team.slug, Team.period, Team.max_credits_per_request).where(
-    Team.id == bindparam("team_id")
-)
+_TEAM_FOR_HOLD = select(
+    Team.slug, Team.period, Team.max_credits_per_request, Team.alert_thresholds
+).where(Team.id == bindparam("team_id"))
 _CURRENT_BALANCE_ID = select(Balance.id).where(
     Balance.team_id == bindparam("team_id"),
     Balance.period == bindparam("period"),
@@ -339,7 +339,7 @@ _TAKE_HOLD = (
     update(_balances)
     .where(_balances.c.id == bindparam("balance_id"), AVAILABLE_SQL >= bindparam("credits"))
     .values(held=_balances.c.held + bindparam("credits"))
-    .returning(AVAILABLE_SQL)
+    .returning(AVAILABLE_SQL, _balances.c.budget + _balances.c.adjustments)
 )
 _INSERT_JOB = insert(_jobs)
 _INSERT_ENTRIES = insert(_entries).returning(_entries.c.id)
@@ -384,7 +384,7 @@ def reserve(
     team = session.execute(_TEAM_FOR_HOLD, {"team_id": team_id}).first()
     if team is None:
         raise NotFound(f"no team with id {team_id}")
-    slug, period, team_cap = team
+    slug, period, team_cap, thresholds = team
     start, _ = period_bounds(period, now)
     balance_id = session.scalar(
         _CURRENT_BALANCE_ID, {"team_id": team_id, "period": period, "start": start}
@@ -403,10 +403,8 @@ def reserve(
             )
 
     hold = _posting(EntryKind.RESERVE, credits)
-    available_after = session.execute(
-        _TAKE_HOLD, {"balance_id": balance_id, "credits": credits}
-    ).scalar()
-    if available_after is None:
+    taken = session.execute(_TAKE_HOLD, {"balance_id": balance_id, "credits": credits}).first()
+    if taken is None:
         available = available_in(session, balance_id)
         raise BudgetExceeded(
             f"estimated {credits} credits exceed the {available} available to team {slug}",
@@ -442,6 +440,17 @@ def reserve(
             postings=[hold],
             now=now,
         )
+    available_after, funded = taken
+    alerts.on_usage_rise(
+        session,
+        team_id=team_id,
+        team_slug=slug,
+        balance_id=balance_id,
+        thresholds=thresholds,
+        funded=funded,
+        used_after=funded - available_after,
+        rise=credits,
+    )
     job = Job(**row)
     job.available_after = int(available_after)
     rollups.record(session, job, jobs=1, held=credits)
@@ -490,6 +499,7 @@ def adjust_hold(session: Session, job_id: str, credits: int, *, now: datetime | 
         job.flag = "overrun"
     session.flush()
     rollups.record(session, job, held=difference, released=max(-difference, 0))
+    _usage_rose(session, job, difference)
     return job
 
 
@@ -545,6 +555,7 @@ def settle(
         now=now,
     )
     rollups.record(session, job, held=-held, spent=charged, released=max(held - charged, 0))
+    _usage_rose(session, job, charged - held)
     return job
 
 
@@ -604,6 +615,33 @@ def _end(
         raise HoldEnded(f"job {job.id} has already ended")
     for name, value in values.items():  # the row changed under the ORM; tell it, unflushed
         set_committed_value(job, name, value)
+
+
+def _usage_rose(session: Session, job: Job, rise: int) -> None:
+    """After a hold grew or a charge beat its hold: tell the alerts which thresholds it crossed."""
+    if rise <= 0:
+        return
+    row = session.execute(
+        select(
+            Team.slug,
+            Team.alert_thresholds,
+            _balances.c.budget + _balances.c.adjustments,
+            _balances.c.spent + _balances.c.held,
+        )
+        .join(Balance, Balance.team_id == Team.id)
+        .where(Balance.id == job.balance_id)
+    ).one()
+    slug, thresholds, funded, used = row
+    alerts.on_usage_rise(
+        session,
+        team_id=job.team_id,
+        team_slug=slug,
+        balance_id=job.balance_id,
+        thresholds=thresholds,
+        funded=funded,
+        used_after=used,
+        rise=rise,
+    )
 
 
 def _check_amount(credits: Any) -> None:

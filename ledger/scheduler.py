@@ -17,6 +17,7 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select
 
+from ledger import alerts
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.models import WorkerBeat, utcnow
@@ -89,6 +90,24 @@ def run_worker(settings: Settings) -> None:
         next_run_time=utcnow(),
         misfire_grace_time=None,
     )
+
+    if settings.alert_webhook_url:
+        url = settings.alert_webhook_url
+
+        def deliver() -> None:
+            delivered, failed = alerts.deliver_due(database, url)
+            if delivered or failed:
+                log.info("alerts: %d delivered, %d failed (will retry)", delivered, failed)
+
+        scheduler.add_job(
+            deliver,
+            "interval",
+            seconds=min(settings.poll_interval, 5.0),
+            id="alerts",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+        )
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("stopping after the current sweep (signal %d)", signum)

@@ -347,8 +347,8 @@ def test_every_error_is_json(api: FlaskClient) -> None:
 
 
 def test_alerts_are_listed_per_team(api: FlaskClient, database: Database) -> None:
-    a = make_team(api, "team-a", 100)
-    make_team(api, "team-b", 100)
+    a = make_team(api, "team-a", 100, alert_thresholds=[])
+    make_team(api, "team-b", 100, alert_thresholds=[])
     job_a, job_b = hold(database, "team-a", 100), hold(database, "team-b", 100)
     with database.write() as session:
         accounting.settle(session, job_a, 130)

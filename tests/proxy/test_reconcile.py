@@ -328,7 +328,7 @@ def test_an_overrun_is_charged_flagged_and_alerted(make_ledger) -> None:
     with pytest.raises(HoldEnded), ledger.database.write() as session:
         accounting.settle(session, job.id, 130)  # a repeat neither charges nor alerts twice
     with ledger.database.read() as session:
-        alerts = session.scalars(select(Alert)).all()
+        alerts = session.scalars(select(Alert).where(Alert.kind == "overrun")).all()
         settled = session.get(Job, job.id)
     assert settled.flag == "overrun" and ledger.balance("acme").available == -30
     assert [(a.kind, a.job_id, a.details) for a in alerts] == [
