@@ -22,6 +22,7 @@ A webhook only makes a job due now: the money always comes from a GET of the pro
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -48,7 +49,12 @@ TERMINAL = ("complete", "error", "canceled")
 # poll too late delays settlement.
 PRIOR_BASE_SECONDS = {"video": 10.0, "image": 8.0, "audio": 15.0}
 PRIOR_SECONDS_PER_CLIP_SECOND = 1.0
-LEARNING_RATE = 0.2  # weight of each new observation in the moving averages
+# Learning when to look first (see Reconciler._observe_first_poll).
+FIRST_POLL_DONE = 0.25  # aim: a quarter of first polls find the job done
+LEARNING_STEP = 0.5  # log-step per turnover of the jobs awaiting their first poll
+MIN_FACTOR, MAX_FACTOR = 0.25, 4.0
+FLAT_POLLS = 8  # polls 2..8 of a job come every two intervals, then they spread out
+MAX_BATCHES_PER_SWEEP = 10
 STUCK_AFTER = timedelta(hours=24)  # a job polled this long is flagged, and still polled
 
 
@@ -98,11 +104,28 @@ class RateLimiter:
 
 @dataclass
 class Timing:
-    """What jobs of one endpoint have taken, learned as they finish."""
+    """The prior guess of how long a job of one endpoint takes: a fixed part plus a part per
+    second of clip (real seconds)."""
 
     base: float
     per_clip_second: float
-    samples: int = 0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A due job, claimed by this worker until its lease runs out."""
+
+    job_id: str
+    upstream_id: str
+    kind: str
+    polls: int
+    endpoint: str
+    clip_seconds: float | None
+
+
+def clip_bucket(clip: float | None) -> int:
+    """Clip lengths grouped by powers of two: jobs of a bucket take alike."""
+    return int(math.log2(max(clip or 1.0, 1.0)))
 
 
 @dataclass
@@ -116,26 +139,39 @@ class Reconciler:
     concurrency: int = 8
     batch: int = 200
     lease: timedelta = timedelta(minutes=2)
+    # With webhooks a job's end is announced: the sweep's first poll is only a safety net.
+    expect_webhooks: bool = False
     timings: dict[str, Timing] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.max_requests_per_second)
         self._lock = threading.Lock()
+        # Learned correction of the prior per (endpoint, clip bucket), and how many jobs of each
+        # were scheduled but not polled yet (the pipeline the correction's effect travels in).
+        self.factors: dict[tuple[str, int], float] = {}
+        self.pending: dict[tuple[str, int], int] = {}
+        self._webhook_polls: ThreadPoolExecutor | None = None
 
     # -- the sweep ----------------------------------------------------------------------------
 
     def sweep(self, now: datetime | None = None) -> SweepReport:
-        """One pass: schedule, claim, poll, settle, tidy. Safe to run anywhere, any number."""
+        """One pass: schedule, claim, poll, settle, tidy. Safe to run anywhere, any number.
+
+        Claims batch after batch while full batches come back (a backlog is worked off in one
+        sweep, under the rate cap), up to ``MAX_BATCHES_PER_SWEEP``.
+        """
         report = SweepReport()
         now = now or utcnow()
         report.scheduled = self.schedule_new(now)
-        claimed = self.claim_due(now)
-        report.claimed = len(claimed)
-        if claimed:
-            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="poll") as pool:
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="poll") as pool:
+            for _ in range(MAX_BATCHES_PER_SWEEP):
+                claimed = self.claim_due(now)
+                report.claimed += len(claimed)
                 for polled, outcome in pool.map(self._poll_claimed, claimed):
                     report.polled += polled
                     setattr(report, outcome, getattr(report, outcome) + 1)
+                if len(claimed) < self.batch:
+                    break
         report.became_unknown = self.mark_stale_reserved(now)
         report.expired_unknown = self.expire_unknown(now)
         return report
@@ -151,18 +187,15 @@ class Reconciler:
             ).all()
             for job_id, endpoint, kind, clip, submitted in rows:
                 start = submitted or now
-                session.execute(
-                    update(Job)
-                    .where(Job.id == job_id)
-                    .values(next_poll_at=start + self.predicted_duration(endpoint, kind, clip))
-                )
+                first = start + self.predicted_duration(endpoint, kind, clip, count=True)
+                session.execute(update(Job).where(Job.id == job_id).values(next_poll_at=first))
         return len(rows)
 
-    def claim_due(self, now: datetime) -> list[tuple[str, str, str]]:
-        """Claim up to ``batch`` due jobs: (job id, upstream id, kind)."""
+    def claim_due(self, now: datetime) -> list[Claimed]:
+        """Claim up to ``batch`` due jobs, pushing their next poll a lease ahead."""
         with self.database.write() as session:
             rows = session.execute(
-                select(Job.id, Job.upstream_id, Job.kind)
+                select(Job.id, Job.upstream_id, Job.kind, Job.polls, Job.endpoint, Job.clip_seconds)
                 .where(
                     Job.status == JobStatus.SUBMITTED.value,
                     Job.next_poll_at.is_not(None),
@@ -178,25 +211,28 @@ class Reconciler:
                     .where(Job.id.in_([r[0] for r in rows]))
                     .values(next_poll_at=now + self.lease)
                 )
-        return [(r[0], r[1] or "", r[2]) for r in rows]  # submitted jobs have an upstream id
+        # Submitted jobs always have an upstream id.
+        return [Claimed(r[0], r[1] or "", r[2], r[3] or 0, r[4], r[5]) for r in rows]
 
-    def _poll_claimed(self, claimed: tuple[str, str, str]) -> tuple[bool, str]:
-        job_id, upstream_id, kind = claimed
+    def _poll_claimed(self, job: Claimed) -> tuple[bool, str]:
         paused = self.limiter.paused_for()
         if paused > 0:  # upstream asked us to wait (429): do not even try
-            self._reschedule(job_id, utcnow() + timedelta(seconds=paused), polled=False)
+            self._reschedule(job.job_id, utcnow() + timedelta(seconds=paused), polled=False)
             return False, "rescheduled"
-        return True, self.poll(job_id, upstream_id, kind)
+        return True, self.poll(job.job_id, job.upstream_id, job.kind, claimed=job)
 
     # -- one job ------------------------------------------------------------------------------
 
-    def poll(self, job_id: str, upstream_id: str, kind: str) -> str:
+    def poll(
+        self, job_id: str, upstream_id: str, kind: str, *, claimed: Claimed | None = None
+    ) -> str:
         """GET the project and act on what it says; returns what happened."""
-        outcome = self._poll(job_id, upstream_id, kind)
+        outcome = self._poll(job_id, upstream_id, kind, claimed)
         POLLS.labels(outcome).inc()
         return outcome
 
-    def _poll(self, job_id: str, upstream_id: str, kind: str) -> str:
+    def _poll(self, job_id: str, upstream_id: str, kind: str, claimed: Claimed | None) -> str:
+        polls = claimed.polls if claimed else None
         self.limiter.acquire()
         try:
             reply = self.upstream.request(
@@ -204,12 +240,16 @@ class Reconciler:
             )
         except (UpstreamUnreachable, UpstreamUnknown) as exc:
             log.warning("poll of job %s failed: %s", job_id, exc)
-            self._reschedule(job_id, self._backoff(job_id), polled=True)
+            self._reschedule(job_id, self._backoff(polls), polled=True)
             return "errors"
-        return self.apply(job_id, reply)
+        if claimed is not None and claimed.polls == 0 and reply.ok and not self.expect_webhooks:
+            project = reply.json()
+            if isinstance(project, dict):
+                self._observe_first_poll(claimed, done=project.get("status") in TERMINAL)
+        return self.apply(job_id, reply, polls=polls)
 
-    def apply(self, job_id: str, reply: UpstreamReply) -> str:
-        """Act on a project GET's answer for the job."""
+    def apply(self, job_id: str, reply: UpstreamReply, *, polls: int | None = None) -> str:
+        """Act on a project GET's answer for the job (``polls``: how many it had before)."""
         now = utcnow()
         if reply.status == 429:
             retry_after = _seconds(reply.headers.get("retry-after"), default=self.poll_interval)
@@ -220,14 +260,14 @@ class Reconciler:
             return self._settle_deleted(job_id, now)
         project = reply.json()
         if not reply.ok or not isinstance(project, dict):
-            self._reschedule(job_id, self._backoff(job_id), polled=True)
+            self._reschedule(job_id, self._backoff(polls), polled=True)
             return "errors"
         status = project.get("status")
         charge = project.get("credits_charged")
         charge = charge if isinstance(charge, int) and not isinstance(charge, bool) else None
         if status in TERMINAL and charge is not None and charge >= 0:
             return self._settle(job_id, status, charge, now)
-        self._reschedule(job_id, self._backoff(job_id), polled=True, status=status, charge=charge)
+        self._reschedule(job_id, self._backoff(polls), polled=True, status=status, charge=charge)
         return "rescheduled"
 
     def _settle(self, job_id: str, status: str, charge: int, now: datetime) -> str:
@@ -237,7 +277,6 @@ class Reconciler:
                 job.upstream_status, job.upstream_charge = status, charge
                 job.polls = (job.polls or 0) + 1
                 job.next_poll_at = None
-                self._learn(job, now)
         except HoldEnded:
             return "already_ended"
         return "settled"
@@ -274,60 +313,66 @@ class Reconciler:
             values["upstream_status"] = status[:16]
         if charge is not None:
             values["upstream_charge"] = charge
+        stuck_since = utcnow() - STUCK_AFTER
         with self.database.write() as session:
-            job = session.get(Job, job_id)
-            if job is not None and job.submitted_at and utcnow() - job.submitted_at > STUCK_AFTER:
-                values["flag"] = job.flag or "stuck"
             session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == JobStatus.SUBMITTED.value)
                 .values(**values)
             )
+            session.execute(  # polled for a day and still not done: flagged, still polled
+                update(Job)
+                .where(Job.id == job_id, Job.submitted_at < stuck_since, Job.flag.is_(None))
+                .values(flag="stuck")
+            )
 
-    def _backoff(self, job_id: str) -> datetime:
-        """After a poll that did not settle: soon at first, then less often, with jitter."""
-        with self.database.read() as session:
-            polls = session.scalar(select(Job.polls).where(Job.id == job_id)) or 0
-        factor = min(1.5 ** max(polls - 1, 0), 12.0)
+    def _backoff(self, polls: int | None) -> datetime:
+        """After a poll that did not settle: polls 2 to 8 every two intervals (the job should be
+        close to done), then less and less often (x1.5 each, at most 12 intervals); jitter."""
+        polls = (polls or 0) + 1  # counting the one just made
+        if polls <= 1:
+            factor = 1.0
+        elif polls <= FLAT_POLLS:
+            factor = 2.0
+        else:
+            factor = min(2.0 * 1.5 ** (polls - FLAT_POLLS), 12.0)
         delay = self.poll_interval * factor * random.uniform(0.8, 1.0)
         return utcnow() + timedelta(seconds=delay)
 
-    # -- predicting and learning how long jobs take -----------------------------------------
+    # -- predicting how long jobs take --------------------------------------------------------
 
-    def predicted_duration(self, endpoint: str, kind: str, clip: float | None) -> timedelta:
-        timing = self._timing(endpoint, kind)
-        seconds = timing.base + timing.per_clip_second * (clip or 0.0)
+    def predicted_duration(
+        self, endpoint: str, kind: str, clip: float | None, *, count: bool = False
+    ) -> timedelta:
+        """When to look first: the prior for the endpoint times what was learned for its clip
+        length. ``count``: a job is being scheduled (its first poll will teach us)."""
+        key = (endpoint, clip_bucket(clip))
+        with self._lock:
+            timing = self.timings.setdefault(
+                endpoint,
+                Timing(PRIOR_BASE_SECONDS.get(kind, 10.0), PRIOR_SECONDS_PER_CLIP_SECOND),
+            )
+            factor = self.factors.get(key, 1.0)
+            if count:
+                self.pending[key] = self.pending.get(key, 0) + 1
+        seconds = (timing.base + timing.per_clip_second * (clip or 0.0)) * factor
+        if self.expect_webhooks:
+            seconds = 2 * seconds + 12 * self.poll_interval
         return timedelta(seconds=max(seconds, 0.0))
 
-    def _timing(self, endpoint: str, kind: str) -> Timing:
+    def _observe_first_poll(self, job: Claimed, *, done: bool) -> None:
+        """A quantile tracker: was the job done when first looked at? Move the guess for its
+        endpoint and clip length a little earlier if so, later if not, so that it settles where
+        ``FIRST_POLL_DONE`` of first polls find the job done. (Upstream never says when a job
+        really finished; this needs no such time.) The step is shared out over the jobs still
+        waiting for their first poll, since each correction shows only a render time later."""
+        key = (job.endpoint, clip_bucket(job.clip_seconds))
         with self._lock:
-            if endpoint not in self.timings:
-                self.timings[endpoint] = Timing(
-                    PRIOR_BASE_SECONDS.get(kind, 10.0), PRIOR_SECONDS_PER_CLIP_SECOND
-                )
-            return self.timings[endpoint]
-
-    def _learn(self, job: Job, now: datetime) -> None:
-        """Fold a finished job's duration into its endpoint's timing (only clean observations:
-        seen finished on the first poll, so the true end lies between submission and now)."""
-        if job.submitted_at is None or job.polls != 1:
-            took = None
-        else:
-            took = (now - job.submitted_at).total_seconds()
-        if took is None:
-            return
-        timing = self._timing(job.endpoint, job.kind)
-        with self._lock:
-            clip = job.clip_seconds or 0.0
-            predicted = timing.base + timing.per_clip_second * clip
-            error = took - predicted
-            # Split the correction between the fixed part and the per-second part.
-            if clip > 0:
-                timing.per_clip_second = max(
-                    0.0, timing.per_clip_second + LEARNING_RATE * error / (clip + 1) * 0.5
-                )
-            timing.base = max(0.0, timing.base + LEARNING_RATE * error * 0.5)
-            timing.samples += 1
+            pending = max(1, self.pending.get(key, 0))
+            self.pending[key] = pending - 1
+            step = LEARNING_STEP / pending * (-(1 - FIRST_POLL_DONE) if done else FIRST_POLL_DONE)
+            factor = self.factors.get(key, 1.0) * math.exp(step)
+            self.factors[key] = min(max(factor, MIN_FACTOR), MAX_FACTOR)
 
     # -- jobs without an upstream project ---------------------------------------------------
 
@@ -368,9 +413,9 @@ class Reconciler:
     # -- webhooks and admin -----------------------------------------------------------------
 
     def poll_now(self, upstream_id: str) -> tuple[str, str] | None:
-        """Poll the job of an upstream project right away (a webhook said it changed).
+        """Poll the job of an upstream project right away (a webhook said it ended).
 
-        Returns (job id, what happened), or None if no open job has that project.
+        Returns (job id, what happened), or None if no job has that project.
         """
         with self.database.read() as session:
             row = session.execute(
@@ -382,6 +427,25 @@ class Reconciler:
         if status != JobStatus.SUBMITTED.value:
             return job_id, f"already {status}"
         return job_id, self.poll(job_id, upstream_id, kind)
+
+    def poll_soon(self, upstream_id: str) -> None:
+        """:meth:`poll_now` in the background, so a webhook is answered at once. A poll lost to
+        a restart is no loss: the sweep polls every job in the end."""
+        with self._lock:
+            if self._webhook_polls is None:
+                self._webhook_polls = ThreadPoolExecutor(4, thread_name_prefix="webhook-poll")
+            executor = self._webhook_polls
+        executor.submit(self._poll_logged, upstream_id)
+
+    def _poll_logged(self, upstream_id: str) -> None:
+        try:
+            self.poll_now(upstream_id)
+        except Exception:  # a background poll must not die silently
+            log.exception("webhook poll of project %s failed", upstream_id)
+
+    def close(self) -> None:
+        if self._webhook_polls is not None:
+            self._webhook_polls.shutdown(wait=True)
 
 
 def _seconds(value: str | None, *, default: float) -> float:

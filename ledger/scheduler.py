@@ -38,6 +38,7 @@ def make_reconciler(settings: Settings, database: Database) -> Reconciler:
         max_requests_per_second=settings.poll_rate,
         unknown_hold=timedelta(hours=settings.unknown_hold_hours),
         reserved_stale_after=timedelta(seconds=settings.upstream_timeout + 120),
+        expect_webhooks=bool(settings.webhook_secret),
     )
 
 

@@ -31,6 +31,7 @@ class Services:
     reconciler: Reconciler
 
     def close(self) -> None:
+        self.reconciler.close()
         self.upstream.close()
         self.database.dispose()
 
@@ -44,7 +45,7 @@ def create_app(
     **config: Any,
 ) -> Flask:
     """The ledger service. Parts not given are built from the settings."""
-    from ledger.web import api, errors, health, metrics, openapi, proxy_routes, webhooks
+    from ledger.web import api, dashboard, errors, health, metrics, openapi, proxy_routes, webhooks
 
     settings = settings or load_settings()
     database = database or Database(settings.resolved_database_url)
@@ -58,6 +59,7 @@ def create_app(
         poll_interval=settings.poll_interval,
         max_requests_per_second=settings.poll_rate,
         unknown_hold=timedelta(hours=settings.unknown_hold_hours),
+        expect_webhooks=bool(settings.webhook_secret),
     )
     services = Services(
         settings, database, upstream, pricing, Proxy(database, upstream, pricing), reconciler
@@ -73,6 +75,7 @@ def create_app(
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(metrics.blueprint)
+    app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(openapi.blueprint)
     return app
 

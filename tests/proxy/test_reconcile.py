@@ -238,14 +238,21 @@ def test_a_webhook_settles_a_job_without_waiting_for_the_sweep(make_ledger) -> N
     assert (
         httpx.post(url, json=body, headers={"X-Ledger-Webhook-Secret": "nope"}).status_code == 401
     )
-    response = httpx.post(url, json=body, headers={"X-Ledger-Webhook-Secret": "hook-secret"})
-    assert response.status_code == 200 and response.json()["outcome"] == "settled"
+    secret = {"X-Ledger-Webhook-Secret": "hook-secret"}
+    started = httpx.post(url, json={**body, "type": "video.started"}, headers=secret)
+    assert started.json()["outcome"] == "ignored: not an end"
+    assert ledger.jobs("acme")[0].status == "submitted"  # nothing to settle yet, no poll
+    response = httpx.post(url, json=body, headers=secret)
+    assert response.status_code == 202 and response.json()["outcome"] == "poll queued"
+    deadline = time.monotonic() + 10
+    while ledger.jobs("acme")[0].status != "settled" and time.monotonic() < deadline:
+        time.sleep(0.02)
     [job] = ledger.jobs("acme")
     # The money came from the project GET, not from the webhook body's credits_charged.
     assert job.status == "settled" and job.charged_credits == 90
-    again = httpx.post(url, json=body, headers={"X-Ledger-Webhook-Secret": "hook-secret"})
-    assert again.json()["outcome"] == "already settled"
-    bad = httpx.post(url, content=b"{}", headers={"X-Ledger-Webhook-Secret": "hook-secret"})
+    again = httpx.post(url, json={"id": "not-ours"}, headers=secret)
+    assert again.json()["outcome"] == "not a ledger job"
+    bad = httpx.post(url, content=b"{}", headers=secret)
     assert bad.status_code == 422
 
 
