@@ -440,6 +440,24 @@ def report_command(
             )
 
 
+# -- drift -------------------------------------------------------------------------------------
+
+
+@cli.command("drift")
+@click.option("--from", "start", help="Start (ISO date or time, UTC); default: first snapshot.")
+@click.option("--to", "end", help="End (ISO date or time, UTC); default: latest snapshot.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_runtime
+def drift_command(runtime: Runtime, start: str | None, end: str | None, as_json: bool) -> None:
+    """Compare the upstream account's spend with ledger's: spend that bypassed the proxy."""
+    from ledger import drift
+    from ledger.web.api import parse_time
+
+    with runtime.database.read() as session:
+        found = drift.drift(session, parse_time(start, "--from"), parse_time(end, "--to", end=True))
+    _print_records([found.as_json()], as_json, single=True)
+
+
 # -- audit -------------------------------------------------------------------------------------
 
 

@@ -360,3 +360,14 @@ class WorkerBeat(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sweeps: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AccountSnapshot(Base):
+    """Upstream's account balance (``GET /v1/account`` credits) at a moment: the drift check
+    compares its fall with what the ledger recorded, to show spend that bypassed the proxy."""
+
+    __tablename__ = "account_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    credits: Mapped[int] = mapped_column(BigInteger)

@@ -17,7 +17,7 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select
 
-from ledger import alerts
+from ledger import alerts, drift
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.models import WorkerBeat, utcnow
@@ -25,6 +25,7 @@ from ledger.reconcile import Reconciler
 from ledger.upstream import Upstream
 
 log = logging.getLogger("ledger.scheduler")
+SNAPSHOT_EVERY_SECONDS = 60  # upstream's account balance, for the drift check
 
 
 def make_reconciler(settings: Settings, database: Database) -> Reconciler:
@@ -92,6 +93,15 @@ def run_worker(settings: Settings) -> None:
         misfire_grace_time=None,
     )
 
+    scheduler.add_job(
+        lambda: drift.record_snapshot(database, reconciler.upstream),
+        "interval",
+        seconds=SNAPSHOT_EVERY_SECONDS,
+        id="account-snapshot",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=utcnow(),
+    )
     if settings.alert_webhook_url:
         url = settings.alert_webhook_url
 

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
-from ledger import accounting, queries, reports, teams
+from ledger import accounting, drift, queries, reports, teams
 from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from ledger.models import Job, Team
 from ledger.proxy import parse_json_object
@@ -43,6 +43,7 @@ QUERY_PARAMETERS = {
     "api.list_entries": {"limit", "cursor", "team", "since", "until"},
     "api.list_alerts": {"limit", "cursor", "team"},
     "api.spend_report": {"from", "to", "group_by", "team", "format"},
+    "api.get_drift": {"from", "to"},
 }
 
 
@@ -403,3 +404,16 @@ def list_alerts() -> Response:
         team_id = _team_filter(who, session)
         page = queries.list_alerts(session, team_id, limit, request.args.get("cursor"))
     return jsonify(page.as_json())
+
+
+# -- drift -------------------------------------------------------------------------------------
+
+
+@blueprint.get("/drift")
+def get_drift() -> Response:
+    """Upstream's spend against ledger's over a window: what bypassed the proxy (admin)."""
+    require_admin()
+    start = parse_time(request.args.get("from"), "from")
+    end = parse_time(request.args.get("to"), "to", end=True)
+    with _services().database.read() as session:
+        return jsonify(drift.drift(session, start, end).as_json())

@@ -491,6 +491,34 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/drift": {
+                "get": {
+                    "summary": "Upstream's spend against ledger's: what bypassed the proxy (admin)",
+                    "parameters": [_query("from", _WHEN), _query("to", _WHEN)],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": [
+                                    "from",
+                                    "to",
+                                    "upstream_spent",
+                                    "ledger_spent",
+                                    "bypassed",
+                                ],
+                                "properties": {
+                                    "from": _TIME,
+                                    "to": _TIME,
+                                    "upstream_spent": {"type": "integer"},
+                                    "ledger_spent": {"type": "integer"},
+                                    "bypassed": {"type": "integer"},
+                                },
+                            }
+                        ),
+                        **_errors(403, 404),
+                    },
+                }
+            },
             "/api/quote": {
                 "post": {
                     "summary": "Estimate a create call's credits",

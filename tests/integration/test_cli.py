@@ -95,6 +95,8 @@ BAD_INPUT = [
     (["keys", "list", "nope"], 1, "no team 'nope'"),
     (["keys", "revoke", "key_nope"], 1, "no key 'key_nope'"),
     (["teams", "frobnicate"], 2, "No such command"),
+    (["drift"], 1, "not enough account snapshots"),
+    (["drift", "--from", "yesterday"], 1, "--from must be an ISO 8601 date"),
 ]
 
 

@@ -342,3 +342,28 @@ def test_an_overrun_is_charged_flagged_and_alerted(make_ledger) -> None:
         ("overrun", job.id, {"charged": 130, "estimated": 100})
     ]
     assert json.loads(json.dumps(alerts[0].details)) == {"charged": 130, "estimated": 100}
+
+
+def test_drift_shows_spend_that_bypassed_the_proxy(make_ledger) -> None:
+    from ledger import drift
+
+    ledger = make_ledger()
+    key = ledger.team("acme", 100_000)
+    upstream = Upstream(ledger.simulator.url, UPSTREAM_TOKEN, timeout=5)
+    assert drift.record_snapshot(ledger.database, upstream) == 1_000_000
+    create_jobs(ledger, key, 4)  # through ledger
+    with httpx.Client(base_url=ledger.simulator.url) as direct:  # around it, same account
+        bypass = direct.post(
+            "/v1/image-to-video",
+            json={"assets": {"image_file_path": IMAGE}, "end_seconds": 5},
+            headers={"Authorization": f"Bearer {UPSTREAM_TOKEN}"},
+        ).json()
+    ledger.simulator.wait_until_settled()
+    sweep_until_settled(reconciler_for(ledger), ledger)
+    drift.record_snapshot(ledger.database, upstream)
+    with ledger.database.read() as session:
+        found = drift.drift(session, None, None)
+    charged = sum(j.charged_credits or 0 for j in ledger.jobs("acme"))
+    assert (found.ledger_spent, found.bypassed) == (charged, bypass["credits_charged"])
+    assert found.upstream_spent == charged + bypass["credits_charged"]
+    upstream.close()
