@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, select, update
 
 from ledger import accounting
 from ledger.db import Database
@@ -313,23 +313,23 @@ class Reconciler:
             values["upstream_status"] = status[:16]
         if charge is not None:
             values["upstream_charge"] = charge
-        stuck_since = utcnow() - STUCK_AFTER
+        # Polled for a day and still not done: flagged (and still polled).
+        values["flag"] = case(
+            (and_(Job.flag.is_(None), Job.submitted_at < utcnow() - STUCK_AFTER), "stuck"),
+            else_=Job.flag,
+        )
         with self.database.write() as session:
             session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == JobStatus.SUBMITTED.value)
                 .values(**values)
             )
-            session.execute(  # polled for a day and still not done: flagged, still polled
-                update(Job)
-                .where(Job.id == job_id, Job.submitted_at < stuck_since, Job.flag.is_(None))
-                .values(flag="stuck")
-            )
 
     def _backoff(self, polls: int | None) -> datetime:
-        """After a poll that did not settle: polls 2 to 8 every two intervals (the job should be
-        close to done), then less and less often (x1.5 each, at most 12 intervals); jitter."""
-        polls = (polls or 0) + 1  # counting the one just made
+        """After a poll that did not settle (``polls``: how many came before it): one interval
+        after the first two polls, then two intervals up to the eighth (the job should be close
+        to done), then less and less often (x1.5 each, at most 12 intervals); with jitter."""
+        polls = polls or 0
         if polls <= 1:
             factor = 1.0
         elif polls <= FLAT_POLLS:

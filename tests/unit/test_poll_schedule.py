@@ -55,6 +55,6 @@ def test_backoff_is_flat_at_first_then_spreads_out() -> None:
     def delay(polls: int) -> float:
         return (r._backoff(polls) - utcnow()).total_seconds()
 
-    assert 3.9 < delay(0) <= 5.0  # after the first poll: one interval
-    assert all(7.9 < delay(n) <= 10.0 for n in range(1, 8))  # polls 2-8: two intervals
+    assert all(3.9 < delay(n) <= 5.0 for n in (0, 1))  # after the first two polls: one interval
+    assert all(7.9 < delay(n) <= 10.0 for n in range(2, 9))  # up to the eighth: two intervals
     assert 10.0 < delay(10) <= 60.0 and delay(30) <= 60.0  # then growing, at most 12 intervals
