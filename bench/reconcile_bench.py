@@ -481,8 +481,7 @@ def run_strategy(strategy: str, setup: Setup, workdir: Path) -> Outcome:
         else:
             cls = FixedReconciler if fixed else Reconciler
             reconciler = scaled_reconciler(setup, database, simulator.url, cls)
-            if fixed:
-                cast(FixedReconciler, reconciler).expect_webhooks = webhooks
+            reconciler.expect_webhooks = webhooks  # as `ledger serve` does with a webhook secret
             if webhooks:
                 settings = load_settings(
                     {},
@@ -539,7 +538,6 @@ def run_strategy(strategy: str, setup: Setup, workdir: Path) -> Outcome:
             if timing is not None:
                 outcome.notes["learned_base_sim_s"] = round(timing.base / setup.scale, 1)
                 outcome.notes["learned_per_clip_s"] = round(timing.per_clip_second / setup.scale, 2)
-                outcome.notes["learned_samples"] = timing.samples
             factors = getattr(reconciler, "factors", None)
             if factors:
                 outcome.notes["fix_factors_by_clip_bucket"] = {
