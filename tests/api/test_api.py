@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,26 +10,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ledger import accounting, teams
-from ledger.config import load_settings
 from ledger.db import Database
 from ledger.models import Entry, Job, Team
-from ledger.web import create_app, services_of
+from tests.support.service import ADMIN_TOKEN
 
-ADMIN = "admin-token-for-tests"
+ADMIN = ADMIN_TOKEN
 
 
 @pytest.fixture
-def api(database: Database) -> Iterator[FlaskClient]:
-    settings = load_settings(
-        {},
-        database_url=database.url.render_as_string(hide_password=False),
-        upstream_url="http://127.0.0.1:9",
-        magic_hour_api_key="sk-upstream",
-        admin_token=ADMIN,
-    )
-    app = create_app(settings, database=database)
-    yield app.test_client()
-    services_of(app).upstream.close()
+def api(make_app) -> FlaskClient:  # type: ignore[no-untyped-def]
+    return make_app().test_client()
 
 
 def auth(token: str) -> dict[str, str]:
@@ -178,12 +167,10 @@ def test_no_or_a_bad_token_gets_401(api: FlaskClient, headers) -> None:
         assert response.status_code == 401 and response.json["error"]["code"] == "unauthorized"
 
 
-def test_without_an_admin_token_configured_nobody_is_admin(database: Database) -> None:
-    settings = load_settings({}, database_url=database.url.render_as_string(hide_password=False))
-    app = create_app(settings, database=database)
-    response = app.test_client().get("/api/teams", headers=auth(""))
-    assert response.status_code == 401
-    services_of(app).upstream.close()
+def test_without_an_admin_token_configured_nobody_is_admin(make_app) -> None:  # type: ignore[no-untyped-def]
+    client = make_app(admin_token=None).test_client()
+    for token in ("", ADMIN, "None"):
+        assert client.get("/api/teams", headers=auth(token)).status_code == 401
 
 
 @pytest.mark.parametrize(

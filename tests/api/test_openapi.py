@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from ledger import accounting, teams
-from ledger.config import load_settings
 from ledger.db import Database
-from ledger.web import create_app, services_of
+from tests.support.service import ADMIN_TOKEN
 
-ADMIN = "admin-token-for-schemathesis"
+ADMIN = ADMIN_TOKEN
 
 
 @pytest.fixture
-def api_schema(database: Database) -> Iterator[schemathesis.schemas.BaseSchema]:
-    settings_ = load_settings(
-        {},
-        database_url=database.url.render_as_string(hide_password=False),
-        upstream_url="http://127.0.0.1:9",
-        magic_hour_api_key="sk-upstream",
-        admin_token=ADMIN,
-    )
-    app = create_app(settings_, database=database)
+def api_schema(make_app, database: Database) -> schemathesis.schemas.BaseSchema:  # type: ignore[no-untyped-def]
+    app = make_app()
     with database.write() as session:
         team = teams.create_team(session, "acme", budget_credits=1000)
         teams.create_key(session, "acme")
         job = accounting.reserve(session, team.id, 150, endpoint="image-to-video", kind="video")
     with database.write() as session:
         accounting.settle(session, job.id, 120)
-    yield schemathesis.openapi.from_wsgi("/api/openapi.json", app)
-    services_of(app).upstream.close()
+    return schemathesis.openapi.from_wsgi("/api/openapi.json", app)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -5,37 +5,25 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
 
 from ledger import accounting, teams
-from ledger.config import load_settings
 from ledger.db import Database
 from ledger.models import utcnow
-from ledger.web import create_app, services_of
 from tests.integration.test_reports import NOVEMBER, build_ledger, journal_report
+from tests.support.service import ADMIN_TOKEN
 
-ADMIN = "admin-token-for-tests"
+ADMIN = ADMIN_TOKEN
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
 WINDOW = "from=2026-11-01&to=2026-12-01"
 
 
 @pytest.fixture
-def api(database: Database) -> Iterator[FlaskClient]:
-    settings = load_settings(
-        {},
-        database_url=database.url.render_as_string(hide_password=False),
-        upstream_url="http://127.0.0.1:9",
-        magic_hour_api_key="sk-upstream",
-        admin_token=ADMIN,
-        usd_per_credit=0.02,
-    )
-    app = create_app(settings, database=database)
-    yield app.test_client()
-    services_of(app).upstream.close()
+def api(make_app) -> FlaskClient:  # type: ignore[no-untyped-def]
+    return make_app(usd_per_credit=0.02).test_client()
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from ledger.simulator.testing import SimulatorHandle, free_port
 
 FAST = dict(time_scale=0.01, queue_seconds=1.0, render_base_seconds=2.0, jitter=0.2, seed=7)
 UPSTREAM_TOKEN = "sk-company-upstream-token-DO-NOT-LEAK"
+ADMIN_TOKEN = "admin-token-for-tests"
 
 
 class _Quiet(WSGIRequestHandler):
