@@ -137,6 +137,8 @@ def update_team(
 
 
 def get_team(session: Session, slug: str, *, lock: bool = False) -> Team:
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
+        raise NotFound(f"no team {slug!r}")  # no team can have such a slug
     query = select(Team).where(Team.slug == slug)
     if lock:
         query = query.with_for_update()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -77,6 +77,13 @@ def register_error_handlers(app: Flask) -> None:
     def database_unavailable(error: Exception) -> Response:
         log.error("database unavailable: %s", _first_line(error))
         return error_response("unavailable", "the ledger database is unavailable; try again")
+
+    @app.errorhandler(DataError)
+    def value_refused(error: DataError) -> Response:
+        # The database refused a value we passed on from the request (a NUL byte in text, a
+        # number out of range): the request was bad, and nothing was written.
+        log.info("database refused a value: %s", _first_line(error))
+        return error_response("invalid_request", "a value in the request is not valid here")
 
     @app.errorhandler(DBAPIError)
     def database_error(error: DBAPIError) -> Response:
