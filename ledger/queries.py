@@ -139,6 +139,19 @@ def _decode_cursor(kind: str, cursor: str | None) -> Any:
         raise InvalidInput("cursor is not valid here; start again without it") from None
 
 
+def _page(kind: str, views: list[dict[str, Any]], limit: int) -> Page:
+    """A page from up to ``limit + 1`` views, newest first: the extra one says there is more."""
+    items = views[:limit]
+    more = len(views) > limit
+    return Page(items, _encode_cursor(kind, items[-1]["id"]) if more else None)
+
+
+def _integer_cursor(after: Any) -> int:
+    if isinstance(after, bool) or not isinstance(after, int):
+        raise InvalidInput("cursor is not valid here; start again without it")
+    return after
+
+
 @dataclass(frozen=True)
 class Filters:
     team_id: int | None = None
@@ -166,9 +179,7 @@ def list_jobs(session: Session, filters: Filters, limit: int, cursor: str | None
     if after is not None:
         query = query.where(Job.id < str(after))
     rows = session.execute(query.order_by(Job.id.desc()).limit(limit + 1)).all()
-    items = [job_view(job, slug) for job, slug in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items, _encode_cursor("jobs", items[-1]["id"]) if more else None)
+    return _page("jobs", [job_view(job, slug) for job, slug in rows], limit)
 
 
 def list_entries(session: Session, filters: Filters, limit: int, cursor: str | None) -> Page:
@@ -185,13 +196,9 @@ def list_entries(session: Session, filters: Filters, limit: int, cursor: str | N
     if filters.until is not None:
         query = query.where(Entry.created_at < filters.until)
     if after is not None:
-        if not isinstance(after, int):
-            raise InvalidInput("cursor is not valid here; start again without it")
-        query = query.where(Entry.id < after)
+        query = query.where(Entry.id < _integer_cursor(after))
     rows = session.execute(query.order_by(Entry.id.desc()).limit(limit + 1)).all()
-    items = [entry_view(entry, slug, start) for entry, slug, start in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items, _encode_cursor("entries", items[-1]["id"]) if more else None)
+    return _page("entries", [entry_view(e, slug, start) for e, slug, start in rows], limit)
 
 
 def job_with_entries(session: Session, job: Job, team_slug: str) -> dict[str, Any]:
@@ -226,10 +233,6 @@ def list_alerts(session: Session, team_id: int | None, limit: int, cursor: str |
     if team_id is not None:
         query = query.where(Alert.team_id == team_id)
     if after is not None:
-        if not isinstance(after, int):
-            raise InvalidInput("cursor is not valid here; start again without it")
-        query = query.where(Alert.id < after)
+        query = query.where(Alert.id < _integer_cursor(after))
     rows = session.execute(query.order_by(Alert.id.desc()).limit(limit + 1)).all()
-    items = [alert_view(alert, slug) for alert, slug in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items, _encode_cursor("alerts", items[-1]["id"]) if more else None)
+    return _page("alerts", [alert_view(alert, slug) for alert, slug in rows], limit)

@@ -53,6 +53,7 @@ _LIMIT = {
 }
 _CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
 _SLUG_PATH = {"name": "slug", "in": "path", "required": True, "schema": _SLUG}
+_ID_PATH = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -382,9 +383,7 @@ def document() -> dict[str, Any]:
             "/api/keys/{id}": {
                 "delete": {
                     "summary": "Revoke a key at once (admin)",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [_ID_PATH],
                     "responses": {"200": _json(_ref("Key")), **_errors(403, 404)},
                 }
             },
@@ -406,18 +405,14 @@ def document() -> dict[str, Any]:
             "/api/jobs/{id}": {
                 "get": {
                     "summary": "A job with its journal entries",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [_ID_PATH],
                     "responses": {"200": _json(_ref("JobWithEntries")), **_errors(404)},
                 }
             },
             "/api/jobs/{id}/resolve": {
                 "post": {
                     "summary": "Resolve an unknown job: its upstream project, or release (admin)",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [_ID_PATH],
                     "requestBody": {
                         "required": True,
                         "content": {
