@@ -94,33 +94,17 @@ def _posting(kind: EntryKind, credits: int, reason: str | None = None) -> Postin
     return Posting(kind, source, target, credits, reason)
 
 
-def _update_balance(
-    session: Session,
-    balance_id: int,
-    postings: list[Posting],
-    *,
-    require_available: int | None = None,
-) -> bool:
-    """Apply the postings to the period's cached balance (taking its row lock on PostgreSQL).
-
-    With ``require_available``, the update only happens if the balance's available credits are at
-    least that much at that moment: checked and changed in one statement, so racing transactions
-    cannot both pass. Returns False, having changed nothing, when they are not.
-    """
+def _update_balance(session: Session, balance_id: int, postings: list[Posting]) -> None:
+    """Apply the postings to the period's cached balance (taking its row lock on PostgreSQL)."""
     deltas: Counter[str] = Counter()
     for p in postings:
         deltas.update(column_deltas(p.kind, p.from_account, p.to_account, p.credits))
     values = {name: _balances.c[name] + delta for name, delta in deltas.items() if delta}
     statement = update(_balances).where(_balances.c.id == balance_id)
-    if require_available is not None:
-        statement = statement.where(AVAILABLE_SQL >= require_available)
-    # Even with nothing to change, touch the row: it takes the lock and makes the check.
+    # Even with nothing to change, touch the row: it takes the lock.
     statement = statement.values(**(values or {"held": _balances.c.held}))
-    if _rowcount(session.execute(statement)) == 1:
-        return True
-    if require_available is None:
+    if _rowcount(session.execute(statement)) != 1:
         raise NotFound(f"no balance with id {balance_id}")
-    return False
 
 
 def _append_entries(

@@ -23,6 +23,7 @@ from ledger.config import Settings, SettingsError, load_settings
 from ledger.errors import InvalidInput, LedgerError
 from ledger.models import ApiKey, Period, Team
 from ledger.pricing import PricingError
+from ledger.simulator.cli import simulator_command
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -517,13 +518,7 @@ def render_table(records: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _register_optional_commands() -> None:
-    from ledger.simulator.cli import simulator_command
-
-    cli.add_command(simulator_command)
-
-
-_register_optional_commands()
+cli.add_command(simulator_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
