@@ -95,16 +95,19 @@ class Ledger:
 
 @contextmanager
 def ledger_serve(
-    env: dict[str, str], *args: str, log_path: str | None = None
+    env: dict[str, str], *args: str, log_path: str | None = None, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``ledger serve`` as a subprocess on a free port, ready; terminated (SIGTERM) on exit."""
-    port = free_port()
-    log = open(log_path, "wb") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
+    """``ledger serve`` as a subprocess on ``port`` (default: a free one), ready; terminated
+    (SIGTERM) on exit. It leads its own process group, so that a test can kill the gunicorn
+    master and its workers at once (``os.killpg(process.pid, signal.SIGKILL)``)."""
+    port = port or free_port()
+    log = open(log_path, "a+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "ledger", "serve", "--port", str(port), *args],
         env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -128,6 +131,6 @@ def ledger_serve(
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
