@@ -68,22 +68,26 @@ def on_usage_rise(
 ) -> None:
     """Record an alert for each threshold (percent of the period's budget and adjustments) that
     usage (spent + held) crossed by rising ``rise`` credits to ``used_after``."""
+    for percent in crossed(thresholds, funded, used_after, rise):
+        record(
+            session,
+            team_id=team_id,
+            kind="threshold",
+            dedupe_key=f"threshold:{balance_id}:{percent}",
+            message=f"team {team_slug} has used {percent}% of its budget for this period "
+            f"({used_after} of {funded} credits held or spent)",
+            balance_id=balance_id,
+            details={"threshold": percent, "used": used_after, "budget": funded},
+        )
+
+
+def crossed(thresholds: list[int] | None, funded: int, used_after: int, rise: int) -> list[int]:
+    """The thresholds (percent of ``funded``) that usage crossed rising by ``rise``."""
     if funded <= 0 or rise <= 0:
-        return
+        return []
     used_before = used_after - rise
-    for percent in thresholds or ():
-        limit = funded * percent  # compare in hundredths, in whole numbers
-        if used_before * 100 < limit <= used_after * 100:
-            record(
-                session,
-                team_id=team_id,
-                kind="threshold",
-                dedupe_key=f"threshold:{balance_id}:{percent}",
-                message=f"team {team_slug} has used {percent}% of its budget for this period "
-                f"({used_after} of {funded} credits held or spent)",
-                balance_id=balance_id,
-                details={"threshold": percent, "used": used_after, "budget": funded},
-            )
+    # Compared in hundredths, in whole numbers.
+    return [p for p in thresholds or () if used_before * 100 < funded * p <= used_after * 100]
 
 
 def deliver_due(

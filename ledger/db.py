@@ -11,17 +11,21 @@ import contextlib
 import functools
 import importlib.resources
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 # How long a SQLite writer waits for the lock before the request fails as unavailable (503).
 SQLITE_BUSY_TIMEOUT_MS = 5_000
@@ -48,6 +52,10 @@ class Database:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         )
+        # The create path's connections: a pool of their own, in autocommit (see Hot).
+        self.hot_engine = _make_engine(
+            url, sqlite_busy_timeout_ms, isolation_level="AUTOCOMMIT", **engine_options
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -71,8 +79,24 @@ class Database:
         with self._reader() as session:
             yield session  # closing the session rolls its transaction back
 
+    @contextlib.contextmanager
+    def hot(self) -> Iterator[Hot]:
+        """A connection for the create path's statements (see :class:`Hot`)."""
+        dialect = self.hot_engine.dialect
+        try:
+            connection = self.hot_engine.raw_connection()
+        except dialect.loaded_dbapi.Error as error:  # as Engine.connect() would say it
+            raise DBAPIError.instance(
+                None, None, error, dialect.loaded_dbapi.Error, dialect=dialect
+            ) from error
+        try:
+            yield Hot(self, connection)
+        finally:
+            connection.close()  # back to the pool
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self.hot_engine.dispose()
 
 
 def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
@@ -108,6 +132,169 @@ def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+# -- the create path ---------------------------------------------------------------------------
+
+
+class Prepared:
+    """A Core statement compiled once for one dialect and run as the driver's own SQL.
+
+    On the create path SQLAlchemy's work per execution (cache key, compiled-cache lookup, result
+    metadata, ORM bookkeeping) costs several times what the database does. A prepared statement
+    keeps the SQLAlchemy expression as the one source of truth and pays only for converting
+    parameters and result values with the columns' types (UTC datetimes, JSON).
+    """
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiling = dialect
+        if dialect.name == "sqlite":  # named parameters, so that both drivers take a dict
+            compiling = cast(Any, type(dialect))(paramstyle="named")
+        compiled = cast(SQLCompiler, statement.compile(dialect=compiling))
+        self.sql = compiled.string
+        if "POSTCOMPILE" in self.sql:
+            raise ValueError("a prepared statement cannot expand lists (IN): use OR")
+        names = compiled.bind_names
+        self._required = frozenset(name for bind, name in names.items() if bind.required)
+        # Values written into the expression itself (literals), sent as parameters.
+        self._defaults = {name: bind.value for bind, name in names.items() if not bind.required}
+        self._convert = {
+            name: processor
+            for bind, name in names.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        columns = getattr(statement, "exported_columns", ())  # selected or returned
+        self._read: list[Callable[[Any], Any] | None] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ]
+
+    def parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        if not self._required <= params.keys():
+            raise TypeError(f"missing parameters: {sorted(self._required - params.keys())}")
+        values = {**params, **self._defaults}  # the statement's own values win
+        for name, convert in self._convert.items():
+            if name in values:
+                values[name] = convert(values[name])
+        return values
+
+    def row(self, row: Sequence[Any] | None) -> tuple[Any, ...] | None:
+        """A result row with each value converted by its column's type."""
+        if row is None:
+            return None
+        return tuple(
+            value if read is None else read(value)
+            for value, read in zip(row, self._read, strict=True)
+        )
+
+
+_prepared: weakref.WeakKeyDictionary[Dialect, dict[ClauseElement, Prepared]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def prepare(statement: ClauseElement, dialect: Dialect) -> Prepared:
+    """The statement prepared for this dialect, once."""
+    for_dialect = _prepared.setdefault(dialect, {})
+    prepared = for_dialect.get(statement)
+    if prepared is None:
+        prepared = for_dialect[statement] = Prepared(statement, dialect)
+    return prepared
+
+
+class InSession:
+    """Prepared statements run in a session's transaction: the same SQL as :class:`Hot`'s, for
+    callers that already have a session open."""
+
+    def __init__(self, session: Session) -> None:
+        self._connection = session.connection()
+        self.dialect_name = self._connection.dialect.name
+
+    def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any:
+        prepared = prepare(statement, self._connection.dialect)
+        return self._connection.exec_driver_sql(prepared.sql, prepared.parameters(params))
+
+    def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        prepared = prepare(statement, self._connection.dialect)
+        result = self._connection.exec_driver_sql(prepared.sql, prepared.parameters(params))
+        return prepared.row(result.first())
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext(self)  # already in the session's
+
+
+class Hot:
+    """A pooled connection used through its driver, statement by statement, in autocommit: the
+    create path's few statements without SQLAlchemy's per-execution work. Driver errors come out
+    as SQLAlchemy's (``OperationalError``, ``IntegrityError``...), like everywhere else; a
+    connection found dead is dropped, and the pool with it."""
+
+    def __init__(self, database: Database, connection: Any) -> None:
+        self._database = database
+        self._connection = connection  # a pool-proxied DBAPI connection
+        self._dialect = database.engine.dialect
+        self.dialect_name = self._dialect.name
+
+    def execute(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any:
+        """Run a statement; returns the driver's cursor."""
+        return self._execute(self._prepare(statement), params)
+
+    def first(self, statement: ClauseElement, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a query (or of what a statement returns), values converted."""
+        prepared = self._prepare(statement)
+        return prepared.row(self._execute(prepared, params).fetchone())
+
+    def _prepare(self, statement: ClauseElement) -> Prepared:
+        return prepare(statement, self._dialect)
+
+    def _execute(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
+        values = prepared.parameters(params)
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(prepared.sql, values)
+        except self._dialect.loaded_dbapi.Error as error:
+            raise self._translated(error, prepared.sql, cursor) from error
+        return cursor
+
+    def write(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any:
+        """One statement as a transaction of its own (SQLite: behind this process's writers)."""
+        with self._database._write_lock:
+            return self.execute(statement, params)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Hot]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite, behind this process's queue of
+        writers): commits when the block ends, rolls back if it raises."""
+        with self._database._write_lock:
+            self._plain("BEGIN IMMEDIATE" if self._database.is_sqlite else "BEGIN")
+            try:
+                yield self
+            except BaseException:
+                with contextlib.suppress(DBAPIError):
+                    self._plain("ROLLBACK")
+                raise
+            self._plain("COMMIT")
+
+    def _plain(self, sql: str) -> None:
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(sql)
+        except self._dialect.loaded_dbapi.Error as error:
+            raise self._translated(error, sql, cursor) from error
+
+    def _translated(self, error: Any, sql: str, cursor: Any) -> Exception:
+        gone = self._dialect.is_disconnect(error, self._connection.dbapi_connection, cursor)
+        if gone:
+            self._connection.invalidate(error)
+            self._database.hot_engine.dispose()  # its other connections are likely dead too
+        return DBAPIError.instance(
+            sql,
+            None,
+            error,
+            self._dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=gone,
+            dialect=self._dialect,
+        )
 
 
 # -- migrations --------------------------------------------------------------------------------

@@ -25,10 +25,10 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger import accounting, teams
@@ -44,7 +44,7 @@ from ledger.errors import (
     UpstreamError,
     UpstreamOutcomeUnknown,
 )
-from ledger.models import Job, JobStatus, Team, new_id, utcnow
+from ledger.models import Job, JobStatus, Team, utcnow
 from ledger.pricing import Estimate, PricingTable
 from ledger.telemetry import UPSTREAM_ERRORS
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
@@ -81,9 +81,13 @@ class Reply:
 
 
 # Built once: it runs after every accepted create.
+_jobs = cast(Table, Job.__table__)
 _RECORD_SUBMITTED = (
-    update(Job)
-    .where(Job.id == bindparam("job_id"), Job.status.in_(["reserved", "unknown"]))
+    update(_jobs)
+    .where(
+        _jobs.c.id == bindparam("job_id"),
+        or_(_jobs.c.status == JobStatus.RESERVED.value, _jobs.c.status == JobStatus.UNKNOWN.value),
+    )
     .values(
         upstream_id=bindparam("upstream_id"),
         status=bindparam("status"),
@@ -145,24 +149,22 @@ class Proxy:
             replay = self._replay(self.authenticate(authorization), idempotency_key, request_hash)
             if replay is not None:
                 return replay
-        job_id = new_id("job")
+        key_hash = teams.hash_of_presented(secret)
+        if key_hash is None:
+            raise Unauthorized("unknown or revoked team key")
         try:
-            with self.database.write() as session:
-                caller = _identified(teams.identify(session, secret))
-                job = accounting.reserve(
-                    session,
-                    caller.team_id,
-                    estimate.credits,
-                    endpoint=endpoint,
-                    kind=estimate.kind,
-                    model=estimate.model,
-                    key=caller,
-                    tags=tags,
-                    idempotency_key=idempotency_key,
-                    request_hash=request_hash if idempotency_key else None,
-                    clip_seconds=estimate.seconds,  # for reconciliation's first poll
-                    job_id=job_id,
-                )
+            hold = accounting.hold_for_key(
+                self.database,
+                key_hash,
+                estimate.credits,
+                endpoint=endpoint,
+                kind=estimate.kind,
+                model=estimate.model,
+                tags=tags,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash if idempotency_key else None,
+                clip_seconds=estimate.seconds,  # for reconciliation's first poll
+            )
         except IntegrityError:
             # Another request with the same Idempotency-Key won the race to reserve.
             if idempotency_key:
@@ -171,19 +173,20 @@ class Proxy:
                 if replay is not None:
                     return replay
             raise
-        assert job.available_after is not None
-        return self._forward_create(caller, endpoint, raw_body, job, estimate, idempotency_key)
+        if hold is None:
+            raise Unauthorized("unknown or revoked team key")
+        return self._forward_create(hold, endpoint, raw_body, estimate, idempotency_key)
 
     def _forward_create(
         self,
-        caller: Caller,
+        hold: accounting.Hold,
         endpoint: str,
         raw_body: bytes,
-        job: Job,
         estimate: Estimate,
         idempotency_key: str | None,
     ) -> Reply:
-        job_id, keep = job.id, idempotency_key is not None
+        job_id, keep = hold.job_id, idempotency_key is not None
+        caller = Caller(hold.key_id or "", hold.key_cap, hold.team_id, hold.team_slug)
         try:
             reply = self.upstream.request("POST", f"/v1/{endpoint}", raw_body)
         except UpstreamUnreachable as exc:
@@ -206,7 +209,7 @@ class Proxy:
             UPSTREAM_ERRORS.labels("5xx").inc()
         try:
             if reply.ok:
-                held, available = self._record_created(job, reply, keep)
+                held, available = self._record_created(hold, reply, keep)
                 headers["x-ledger-reserved-credits"] = str(held)
                 headers["x-ledger-available-credits"] = str(available)
             else:
@@ -220,19 +223,23 @@ class Proxy:
             headers["x-ledger-warning"] = "outcome not recorded; the hold stays until reconciled"
         return Reply(reply.status, reply.body, headers, outcome, job_id, estimate.credits, caller)
 
-    def _record_created(self, job: Job, reply: UpstreamReply, keep: bool) -> tuple[int, int]:
+    def _record_created(
+        self, hold: accounting.Hold, reply: UpstreamReply, keep: bool
+    ) -> tuple[int, int]:
         """Record upstream's 2xx: its project id, and the hold moved to what it charged.
 
         Returns the job's hold and the team's available credits after it.
         """
         upstream_id, charged = _created(reply.json())
-        assert job.available_after is not None
         if upstream_id is None:
             # Upstream said yes but we cannot tell to what: keep the hold to be safe.
-            log.error("upstream 2xx without a usable id for job %s", job.id)
-            self._mark(job.id, reply, keep, status=JobStatus.UNKNOWN, flag="unreadable_response")
-            return job.held_credits, job.available_after
+            log.error("upstream 2xx without a usable id for job %s", hold.job_id)
+            self._mark(
+                hold.job_id, reply, keep, status=JobStatus.UNKNOWN, flag="unreadable_response"
+            )
+            return hold.credits, hold.available_after
         values: dict[str, Any] = {
+            "job_id": hold.job_id,
             "upstream_id": upstream_id,
             "status": JobStatus.SUBMITTED.value,
             "submitted_at": utcnow(),
@@ -240,18 +247,21 @@ class Proxy:
             "response_body": reply.body.decode("utf-8", errors="replace") if keep else None,
         }
         try:
+            # The common case is one statement: the hold already equals the charge.
+            with self.database.hot() as hot:
+                hot.write(_RECORD_SUBMITTED, values)
+            if charged is None or charged == hold.credits:
+                return hold.credits, hold.available_after
             with self.database.write() as session:
-                # The common case is one statement: the hold already equals the charge.
-                session.execute(_RECORD_SUBMITTED, {"job_id": job.id, **values})
-                if charged is None or charged == job.held_credits:
-                    return job.held_credits, job.available_after
-                accounting.adjust_hold(session, job.id, charged)
-                return charged, job.available_after - (charged - job.held_credits)
+                accounting.adjust_hold(session, hold.job_id, charged)
+            return charged, hold.available_after - (charged - hold.credits)
         except IntegrityError:
             # The project id is already another job's (upstream reused an id?): flag, keep hold.
-            log.error("upstream id %r of job %s belongs to another job", upstream_id, job.id)
-            self._mark(job.id, reply, keep, status=JobStatus.UNKNOWN, flag="duplicate_upstream_id")
-            return job.held_credits, job.available_after
+            log.error("upstream id %r of job %s belongs to another job", upstream_id, hold.job_id)
+            self._mark(
+                hold.job_id, reply, keep, status=JobStatus.UNKNOWN, flag="duplicate_upstream_id"
+            )
+            return hold.credits, hold.available_after
 
     def _mark(
         self, job_id: str, reply: UpstreamReply, keep: bool, *, status: JobStatus, flag: str

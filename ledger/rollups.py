@@ -9,10 +9,10 @@ movement it mirrors, so a rollup can never disagree with the journal that a comm
 from __future__ import annotations
 
 import functools
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,6 +22,7 @@ from ledger.models import Job, SpendRollup
 _rollups = cast(Table, SpendRollup.__table__)
 _jobs = cast(Table, Job.__table__)
 KEY_COLUMNS = ("team_id", "day", "endpoint", "model", "key_id")
+COLUMNS = (*KEY_COLUMNS, "jobs", "held", "spent", "released")
 NONE = ""  # stands for "no model" or "no key", so that both can be part of the key
 
 
@@ -33,19 +34,18 @@ def record(
     if not (jobs or held or spent or released):
         return
     session.execute(
-        _upsert(session.get_bind().dialect.name),
-        {
-            "team_id": job.team_id,
-            # Spend belongs to the day its hold was made, whenever it settles.
-            "day": job.created_at.astimezone(UTC).date(),
-            "endpoint": job.endpoint,
-            "model": job.model or NONE,
-            "key_id": job.key_id or NONE,
-            "jobs": jobs,
-            "held": held,
-            "spent": spent,
-            "released": released,
-        },
+        upsert(session.get_bind().dialect.name),
+        changes(
+            team_id=job.team_id,
+            created_at=job.created_at,
+            endpoint=job.endpoint,
+            model=job.model,
+            key_id=job.key_id,
+            jobs=jobs,
+            held=held,
+            spent=spent,
+            released=released,
+        ),
     )
     if released:
         session.execute(
@@ -56,11 +56,44 @@ def record(
         set_committed_value(job, "released_credits", (job.released_credits or 0) + released)
 
 
+def changes(
+    *,
+    team_id: int,
+    created_at: datetime,
+    endpoint: str,
+    model: str | None,
+    key_id: str | None,
+    jobs: int = 0,
+    held: int = 0,
+    spent: int = 0,
+    released: int = 0,
+    **_other_fields_of_the_job: Any,
+) -> dict[str, Any]:
+    """The parameters of :func:`upsert`: these changes to the rollup of a job (its fields).
+
+    They are named ``rollup_<column>``, so that they can travel with the job's own."""
+    values = {
+        "team_id": team_id,
+        # Spend belongs to the day its hold was made, whenever it settles.
+        "day": created_at.astimezone(UTC).date(),
+        "endpoint": endpoint,
+        "model": model or NONE,
+        "key_id": key_id or NONE,
+        "jobs": jobs,
+        "held": held,
+        "spent": spent,
+        "released": released,
+    }
+    return {f"rollup_{name}": value for name, value in values.items()}
+
+
 @functools.cache
-def _upsert(dialect_name: str) -> Any:
+def upsert(dialect_name: str) -> Any:
     """The upsert for a dialect, built once (it runs in every money movement)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(_rollups)
+    statement = dialect.insert(_rollups).values(
+        {name: bindparam(f"rollup_{name}") for name in COLUMNS}
+    )
     return statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={
@@ -68,3 +101,19 @@ def _upsert(dialect_name: str) -> Any:
             for name in ("jobs", "held", "spent", "released")
         },
     )
+
+
+def upsert_for_new_job(job: Any) -> Any:
+    """PostgreSQL: the rollup upsert of a new hold, as a CTE that runs if ``job`` (a CTE of the
+    inserted job's id) inserted a row; same parameters as :func:`upsert`."""
+    values = select(*[bindparam(f"rollup_{name}", type_=_rollups.c[name].type) for name in COLUMNS])
+    statement = postgresql.insert(_rollups).from_select(
+        list(COLUMNS), values.where(exists(job.select()))
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS),
+        set_={
+            name: _rollups.c[name] + statement.excluded[name]
+            for name in ("jobs", "held", "spent", "released")
+        },
+    ).cte("rollup")

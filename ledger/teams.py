@@ -165,6 +165,11 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def hash_of_presented(secret: str | None) -> str | None:
+    """The hash to look a presented key up by; None if it cannot be a key at all."""
+    return hash_key(secret) if secret and KEY_RE.fullmatch(secret) else None
+
+
 def create_key(
     session: Session,
     team_slug: str,
