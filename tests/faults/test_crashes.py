@@ -30,7 +30,7 @@ from tests.support.load import (
     make_team,
     wait_for_settlement,
 )
-from tests.support.reckon import reckon, summary
+from tests.support.reckon import Reckoning, reckon, show
 
 
 @dataclass(frozen=True)
@@ -86,37 +86,37 @@ def test_killed_servers_and_workers_lose_nothing(
         load.join(timeout=180)
         deployed.simulator.clear_faults()
         injected = deployed.injected_faults()
-        deployed.simulator.wait_until_settled(timeout=30)
-        left = wait_for_settlement(database_url, timeout=60, stalled=8)
-        deployed.stop_ledger()
-        reckoning = reckon(database_url, deployed.simulator, load, budgets, catch_up=True)
         kills = {
             "ledger serve": sum(i.kills for i in deployed.instances),
             "ledger worker": deployed.worker.kills,
         }
+        outcomes = load.counts()
+        show(
+            capsys,
+            f"crashes under load on {backend} (seed {seed})",
+            {
+                "load": {
+                    "instances": plan.instances,
+                    "clients": plan.clients,
+                    "creates": load.sent,
+                    "seconds": round(load.duration, 1),
+                    "connect retries": load.connect_retries,
+                },
+                "crashes (SIGKILL, then restart)": crashes,
+                "faults injected (as the simulator counted them)": injected,
+                "answers": dict(sorted(outcomes.items())),
+            },
+        )
+        deployed.simulator.wait_until_settled(timeout=30)
+        left = wait_for_settlement(database_url, timeout=60, stalled=8)
+        deployed.stop_ledger()
+        reckoning = Reckoning(figures={"left to a lease by killed workers": left})
+        try:
+            reckon(database_url, deployed.simulator, load, budgets, catch_up=True, result=reckoning)
+        finally:
+            show(capsys, f"crashes under load on {backend}: the books", vars(reckoning))
     database.dispose()
 
-    outcomes = load.counts()
-    with capsys.disabled():
-        print(
-            summary(
-                f"crashes under load on {backend} (seed {seed})",
-                {
-                    "load": {
-                        "instances": plan.instances,
-                        "clients": plan.clients,
-                        "creates": load.sent,
-                        "seconds": round(load.duration, 1),
-                        "connect retries": load.connect_retries,
-                    },
-                    "crashes (SIGKILL, then restart)": crashes,
-                    "faults injected (simulator counts)": injected,
-                    "answers": dict(sorted(outcomes.items())),
-                    "books": {"left to a lease by killed workers": left, **reckoning.figures},
-                    "checked": reckoning.checked,
-                },
-            )
-        )
     assert kills == {"ledger serve": plan.server_kills, "ledger worker": plan.worker_kills}
     assert load.sent == plan.creates
     assert outcomes["unreachable"] == 0, "some creates never reached a restarted instance"

@@ -19,7 +19,7 @@ from tests.support.load import (
     make_team,
     wait_for_settlement,
 )
-from tests.support.reckon import reckon, summary
+from tests.support.reckon import Reckoning, reckon, show
 
 CLIENTS = 64
 CREATES = 2_400
@@ -40,31 +40,33 @@ def test_two_instances_under_load_with_faults_lose_nothing(
         load.join(timeout=150)
         deployed.simulator.clear_faults()
         injected = deployed.injected_faults()
+        outcomes = load.counts()
+        show(
+            capsys,
+            "load with faults: 2 instances of ledger serve on PostgreSQL, 1 ledger worker",
+            {
+                "load": {
+                    "clients": CLIENTS,
+                    "creates": load.sent,
+                    "seconds": round(load.duration, 1),
+                    "connect retries": load.connect_retries,
+                },
+                "faults injected (as the simulator counted them)": injected,
+                "answers": dict(sorted(outcomes.items())),
+            },
+        )
         deployed.simulator.wait_until_settled(timeout=30)
         left = wait_for_settlement(database_url, timeout=60)
         assert left == 0, f"the worker left {left} jobs unsettled"
         deployed.stop_ledger()  # the books stand still; the simulator still answers
-        reckoning = reckon(database_url, deployed.simulator, load, BUDGETS, catch_up=False)
-
-    outcomes = load.counts()
-    with capsys.disabled():
-        print(
-            summary(
-                "load with faults: 2 instances on PostgreSQL, 1 worker",
-                {
-                    "load": {
-                        "clients": CLIENTS,
-                        "creates": load.sent,
-                        "seconds": round(load.duration, 1),
-                        "connect retries": load.connect_retries,
-                    },
-                    "faults injected (simulator counts)": injected,
-                    "answers": dict(sorted(outcomes.items())),
-                    "books": reckoning.figures,
-                    "checked": reckoning.checked,
-                },
+        reckoning = Reckoning()
+        try:
+            reckon(
+                database_url, deployed.simulator, load, BUDGETS, catch_up=False, result=reckoning
             )
-        )
+        finally:
+            show(capsys, "load with faults: the books", vars(reckoning))
+
     assert load.sent == CREATES
     assert outcomes["200"] > CREATES // 4, "most creates were meant to reach upstream"
     assert outcomes["402"] > CREATES // 5, "the budgets were meant to refuse many creates"

@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from ledger import accounting, teams
@@ -57,14 +58,15 @@ def reckon(
     budgets: dict[str, int],
     *,
     catch_up: bool,
-) -> Reckoning:
-    """Check the books after ``load``, with ledger stopped and the simulator's jobs finished.
+    result: Reckoning,
+) -> None:
+    """Check the books after ``load``, with ledger stopped and the simulator's jobs finished;
+    ``result`` collects what was checked and the figures (also when a check fails).
 
     With ``catch_up``, first run one reconciliation sweep as the worker will three minutes from
     now: claims of a killed worker have come due again, and jobs a killed server left
     ``reserved`` have become ``unknown``. Without it, the live worker must have done it all.
     """
-    result = Reckoning()
     database = Database(database_url)
     try:
         if catch_up:
@@ -85,7 +87,6 @@ def reckon(
         run_audit(database_url, result)
     finally:
         database.dispose()
-    return result
 
 
 def later_reconciler(database: Database, simulator: SimulatorHandle) -> Reconciler:
@@ -284,6 +285,13 @@ def run_audit(database_url: str, result: Reckoning) -> None:
     )
     assert done.returncode == 0, f"ledger audit failed:\n{done.stdout}{done.stderr}"
     result.checked.append("`ledger audit` exits 0")
+
+
+def show(capsys: pytest.CaptureFixture[str], title: str, sections: dict[str, Any]) -> None:
+    """Print a summary on the terminal even while pytest captures output, so that every run,
+    in CI too, shows what a scenario injected and what it checked."""
+    with capsys.disabled():
+        print(summary(title, sections), flush=True)
 
 
 def summary(title: str, sections: dict[str, Any]) -> str:
