@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -122,6 +122,13 @@ def cluster() -> Iterator[PrivateCluster]:
         server.remove()
 
 
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout:g} s"
+        time.sleep(0.05)
+
+
 @pytest.mark.timeout(180)
 def test_creates_fail_closed_while_postgresql_is_down_and_recover_by_themselves(
     cluster: PrivateCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -137,8 +144,7 @@ def test_creates_fail_closed_while_postgresql_is_down_and_recover_by_themselves(
 
         load = Load(deployed.urls, [("acme", key)], total=100_000, clients=CLIENTS, pace=PACE)
         load.start()
-        while load.sent < 200:  # creates flowing
-            time.sleep(0.05)
+        wait_until(lambda: load.sent >= 200, "creates flowing")
 
         cluster.stop()
         down = time.monotonic()
@@ -159,8 +165,7 @@ def test_creates_fail_closed_while_postgresql_is_down_and_recover_by_themselves(
             time.sleep(0.05)
         if recovered is not None:
             after_recovery = load.sent
-            while load.sent < after_recovery + 300:  # and a good while more
-                time.sleep(0.05)
+            wait_until(lambda: load.sent >= after_recovery + 300, "300 more creates")
         load.stop()
         load.join(timeout=60)
         readyz_up = httpx.get(f"{instance.url}/readyz", timeout=5)
