@@ -231,8 +231,10 @@ class Variant:
     name: str
     url: str
     key: str
+    group: int | None = None  # the server's process group, to measure its CPU time
     one: list[WrkResult] = field(default_factory=list)
     many: list[WrkResult] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # server CPU per request, 32 clients
 
     def median(self, results: str, attribute: str) -> float:
         return statistics.median(getattr(r, attribute) for r in getattr(self, results))
@@ -254,14 +256,37 @@ def measure(variant: Variant, simulator_url: str, args: argparse.Namespace) -> N
     reset_simulator(simulator_url)
     wrk(variant.url, variant.key, 32, args.warmup_seconds, args.wrk_threads)  # warm pools, JIT-less
     variant.one.append(wrk(variant.url, variant.key, 1, args.latency_seconds, 1))
+    cpu_before = group_cpu_seconds(variant.group)
     variant.many.append(wrk(variant.url, variant.key, 32, args.load_seconds, args.wrk_threads))
     one, many = variant.one[-1], variant.many[-1]
+    if variant.group is not None:
+        used = group_cpu_seconds(variant.group) - cpu_before
+        variant.cpu_ms.append(used / max(many.requests, 1) * 1e3)
     print(
         f"  {variant.name:<22} 1 client p50 {one.p50_ms:6.2f} ms p99 {one.p99_ms:6.2f} ms | "
-        f"32 clients {many.rps:7.0f} req/s p99 {many.p99_ms:7.1f} ms | "
-        f"errors {one.non2xx + one.socket_errors + many.non2xx + many.socket_errors}",
+        f"32 clients {many.rps:7.0f} req/s p99 {many.p99_ms:7.1f} ms"
+        + (f", {variant.cpu_ms[-1]:.2f} ms CPU/req" if variant.cpu_ms else "")
+        + f" | errors {one.non2xx + one.socket_errors + many.non2xx + many.socket_errors}",
         flush=True,
     )
+
+
+def group_cpu_seconds(group: int | None) -> float:
+    """User + system CPU time of the live processes of a process group (Linux /proc)."""
+    if group is None:
+        return 0.0
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        # After the command: state, ppid, pgrp, ... utime and stime are the 12th and 13th.
+        if int(fields[2]) == group:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # -- ledger set-up and the overspend check -----------------------------------------------------
@@ -445,7 +470,9 @@ def run_config(
         env={},
         workdir=workdir,
     )
-    variants.append(Variant("pass-through", passthrough.url, "bench-token"))
+    variants.append(
+        Variant("pass-through", passthrough.url, "bench-token", passthrough.process.pid)
+    )
 
     databases: list[tuple[str, str]] = [
         ("ledger SQLite", f"sqlite:///{workdir / f'ledger-{label}.db'}")
@@ -477,7 +504,7 @@ def run_config(
         )
         servers.append(server)
         key = create_team(env, workdir, "hot", HOT_BUDGET)
-        variants.append(Variant(name, server.url, key))
+        variants.append(Variant(name, server.url, key, server.process.pid))
         envs[name] = env
 
     for number in range(1, args.rounds + 1):
@@ -666,7 +693,7 @@ def print_config(result: ConfigResult) -> None:
     print(f"\n-- workers x threads = {result.label} (medians of {len(direct.one)} rounds) --")
     header = (
         f"{'variant':<18} {'1c p50':>7} {'1c p99':>7} {'+p50':>6} {'+p99':>6} "
-        f"{'32c req/s':>9} {'32c p99':>8} {'x pass':>6} {'errors':>6}"
+        f"{'32c req/s':>9} {'32c p99':>8} {'x pass':>6} {'CPU/req':>7} {'errors':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -674,14 +701,16 @@ def print_config(result: ConfigResult) -> None:
     for v in result.variants:
         p50, p99 = v.median("one", "p50_ms"), v.median("one", "p99_ms")
         share = ratio(result, v.name)
+        cpu = f"{statistics.median(v.cpu_ms):7.2f}" if v.cpu_ms else f"{'-':>7}"
         print(
             f"{v.name:<18} {p50:7.2f} {p99:7.2f} {p50 - d50:+6.2f} {p99 - d99:+6.2f} "
             f"{v.median('many', 'rps'):9.0f} {v.median('many', 'p99_ms'):8.1f} "
-            f"{share if share is not None else 0:6.2f} {v.errors():6d}"
+            f"{share if share is not None else 0:6.2f} {cpu} {v.errors():6d}"
         )
     print(
         "(latencies in ms; +p50/+p99: added over direct at 1 client; x pass: 32-client "
-        "throughput / pass-through's)"
+        "throughput / pass-through's; CPU/req: the server's processes' CPU ms per request "
+        "at 32 clients)"
     )
     for c in result.checks:
         print(
@@ -702,6 +731,7 @@ def as_json(results: list[ConfigResult]) -> Any:
                 v.name: {
                     "one": [vars(x) for x in v.one],
                     "many": [vars(x) | {"rps": x.rps} for x in v.many],
+                    "cpu_ms_per_request": v.cpu_ms,
                 }
                 for v in r.variants
             },

@@ -8,8 +8,10 @@ READ COMMITTED; the accounting core's conditional updates and row locks keep it 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import importlib.resources
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,9 +51,9 @@ class Database:
         self._writer = sessionmaker(
             self.engine.execution_options(ledger_write=True), expire_on_commit=False
         )
-        self._write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.RLock() if self.is_sqlite else contextlib.nullcontext()
-        )
+        self._write_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if self.is_sqlite:
+            self._write_lock = WriterQueue(self.url.database)
         # The create path's connections: a pool of their own, in autocommit (see Hot).
         self.hot_engine = _make_engine(
             url, sqlite_busy_timeout_ms, isolation_level="AUTOCOMMIT", **engine_options
@@ -65,9 +67,8 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One write transaction: commits when the block ends, rolls back if it raises.
 
-        On SQLite, writers of this process also queue on a lock of ours: SQLite's own busy
-        handler retries with sleeps and is unfair, so a queue in front of it keeps waits short
-        and ordered; other processes still meet at BEGIN IMMEDIATE.
+        On SQLite, writers first queue in a :class:`WriterQueue`, so that ``BEGIN IMMEDIATE``
+        finds the database free instead of waiting in SQLite's busy handler.
         """
         with self._write_lock, self._writer() as session, session.begin():
             yield session
@@ -97,6 +98,55 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.hot_engine.dispose()
+        if isinstance(self._write_lock, WriterQueue):
+            self._write_lock.close()
+
+
+class WriterQueue:
+    """The SQLite writers of every ``ledger`` process, one at a time, in the order they came.
+
+    SQLite's busy handler polls with sleeps of 1 to 100 ms, so a writer that meets another
+    waits far longer than the other's transaction lasts (a few hundred microseconds here), and
+    holds up its process meanwhile. Writers queue instead: on a lock of this process, then on
+    an exclusive ``flock`` of a file beside the database, which the kernel hands to the next
+    waiter as soon as it is released. (Not the database file itself: SQLite's own POSIX locks
+    on it would be dropped when any of our descriptors of it closed.) Reentrant, like the
+    transactions it guards.
+    """
+
+    def __init__(self, database_path: str | None) -> None:
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._path = None
+        if database_path and database_path != ":memory:" and not database_path.startswith("file:"):
+            self._path = f"{database_path}-writers"
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0 and self._path is not None:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # waits without holding the GIL
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
@@ -110,6 +160,7 @@ def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    options.setdefault("pool_size", 10)  # reopening a SQLite connection costs its PRAGMAs
     connect_args = options.pop("connect_args", {})
     connect_args.setdefault("timeout", busy_timeout_ms / 1000)
     connect_args.setdefault("check_same_thread", False)

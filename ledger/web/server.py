@@ -24,6 +24,8 @@ def configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx says INFO for every request it sends: the access line already says it, once.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def serve(
