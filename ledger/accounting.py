@@ -14,10 +14,10 @@ the code base writes balances or entries.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
@@ -345,7 +345,14 @@ def _start_of_current_period() -> Any:
 
 
 def _period_starts(now: datetime) -> dict[str, datetime]:
-    return {f"{period.value}_start": period_bounds(period, now)[0] for period in Period}
+    return _period_starts_on(now.astimezone(UTC).date())
+
+
+@functools.lru_cache(maxsize=4)
+def _period_starts_on(day: date) -> dict[str, datetime]:
+    """Every period's start on a UTC day (each is the same all day; read-only)."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return {f"{period.value}_start": period_bounds(period, midnight)[0] for period in Period}
 
 
 _PAYER_COLUMNS = (
@@ -453,8 +460,6 @@ class _Statements(Protocol):
 
     def execute(self, statement: Any, params: dict[str, Any]) -> Any: ...
 
-    def transaction(self) -> AbstractContextManager[Any]: ...
-
 
 @dataclass(frozen=True)
 class Hold:
@@ -503,7 +508,7 @@ def hold_for_key(
             payer, credits, endpoint, kind, model, tags, idempotency_key, request_hash,
             clip_seconds, job_id, now,
         )  # fmt: skip
-        available_after, funded = _take(hot, payer, job)
+    available_after, funded = database.write_together(lambda hot: _take(hot, payer, job))
     if alerts.crossed(payer.thresholds, funded, funded - available_after, credits):
         with database.write() as session:
             _alert_on_rise(session, payer, funded, available_after, credits)
@@ -615,14 +620,13 @@ def _take(statements: _Statements, payer: Payer, job: dict[str, Any]) -> tuple[i
     params = {**job, "credits": credits, **rollups.changes(**job, jobs=1, held=credits)}
     if statements.dialect_name == "postgresql":
         taken = statements.first(_HOLD_IN_ONE_STATEMENT, params)
-    else:
-        with statements.transaction():
-            taken = statements.first(_TAKE_HOLD, params)
-            if taken is not None:
-                statements.execute(_INSERT_JOB, params)
-                if credits:
-                    statements.execute(_INSERT_HOLD_ENTRY, params)
-                statements.execute(rollups.upsert(statements.dialect_name), params)
+    else:  # in the caller's transaction
+        taken = statements.first(_TAKE_HOLD, params)
+        if taken is not None:
+            statements.execute(_INSERT_JOB, params)
+            if credits:
+                statements.execute(_INSERT_HOLD_ENTRY, params)
+            statements.execute(rollups.upsert(statements.dialect_name), params)
     if taken is None:
         available = _available(statements, payer)
         raise BudgetExceeded(

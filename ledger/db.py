@@ -16,7 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -52,11 +52,17 @@ class Database:
             self.engine.execution_options(ledger_write=True), expire_on_commit=False
         )
         self._write_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self._group: GroupCommit | None = None
         if self.is_sqlite:
             self._write_lock = WriterQueue(self.url.database)
+            self._group = GroupCommit(self)
         # The create path's connections: a pool of their own, in autocommit (see Hot).
         self.hot_engine = _make_engine(
-            url, sqlite_busy_timeout_ms, isolation_level="AUTOCOMMIT", **engine_options
+            url,
+            sqlite_busy_timeout_ms,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,  # autocommit: a returned connection has nothing to undo
+            **engine_options,
         )
 
     @property
@@ -79,6 +85,15 @@ class Database:
         (detached, not expired) after the block."""
         with self._reader() as session:
             yield session  # closing the session rolls its transaction back
+
+    def write_together(self, write: Callable[[Hot], T]) -> T:
+        """Run ``write`` (a few of the create path's statements) as a committed transaction:
+        on SQLite together with this process's other such writes (:class:`GroupCommit`); on
+        PostgreSQL on its own, in autocommit, so ``write`` should be one statement."""
+        if self._group is not None:
+            return self._group.run(write)
+        with self.hot() as hot:
+            return write(hot)
 
     @contextlib.contextmanager
     def hot(self) -> Iterator[Hot]:
@@ -269,8 +284,88 @@ class InSession:
         result = self._connection.exec_driver_sql(prepared.sql, prepared.parameters(params))
         return prepared.row(result.first())
 
-    def transaction(self) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext(self)  # already in the session's
+
+T = TypeVar("T")
+
+
+class _Work(Generic[T]):
+    """A write handed to a :class:`GroupCommit`, and what became of it."""
+
+    def __init__(self, run: Callable[[Hot], T]) -> None:
+        self.run = run
+        self.done = False
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return cast(T, self.value)
+
+
+class GroupCommit:
+    """SQLite: the create path's writes of this process's requests, committed together.
+
+    A SQLite commit writes every page it touched to the WAL, and concurrent holds touch the
+    same pages (the team's balance row, the right-hand edges of the same indexes): N holds
+    committed together write about what one does alone. A request hands its write in; whoever
+    gets to the process's writers first runs every write handed in so far in one transaction,
+    each in a savepoint of its own (so that one refused hold changes nothing for the others),
+    commits, and tells each its outcome. Alone, a request runs its own write at once: no
+    waiting for company.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._pending: list[_Work[Any]] = []
+        self._pending_lock = threading.Lock()
+        self._leader = threading.Lock()
+
+    def run(self, write: Callable[[Hot], T]) -> T:
+        work = _Work(write)
+        with self._pending_lock:
+            self._pending.append(work)
+        with self._leader:
+            if not work.done:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                self._commit(batch)
+        return work.outcome()
+
+    def _commit(self, batch: list[_Work[Any]]) -> None:
+        try:
+            with self._database._write_lock, self._database.hot() as hot:
+                hot.plain("BEGIN IMMEDIATE")
+                try:
+                    if len(batch) == 1:
+                        batch[0].value = batch[0].run(hot)
+                    else:
+                        for work in batch:
+                            _in_savepoint(hot, work)
+                    if all(work.error is not None for work in batch):
+                        hot.plain("ROLLBACK")
+                    else:
+                        hot.plain("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(DBAPIError):
+                        hot.plain("ROLLBACK")
+                    raise
+        except BaseException as error:  # nothing was committed: every write failed with it
+            for work in batch:
+                work.error = work.error or error
+        finally:
+            for work in batch:
+                work.done = True
+
+
+def _in_savepoint(hot: Hot, work: _Work[Any]) -> None:
+    hot.plain("SAVEPOINT write")
+    try:
+        work.value = work.run(hot)
+    except Exception as error:  # this write's own failure (a refused hold): undo just it
+        hot.plain("ROLLBACK TO write")
+        work.error = error
+    hot.plain("RELEASE write")
 
 
 class Hot:
@@ -306,24 +401,9 @@ class Hot:
             raise self._translated(error, prepared.sql, cursor) from error
         return cursor
 
-    def write(self, statement: ClauseElement, params: Mapping[str, Any]) -> Any:
-        """One statement as a transaction of its own (SQLite: behind this process's writers)."""
-        with self._database._write_lock:
-            return self.execute(statement, params)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Hot]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite, behind this process's queue of
-        writers): commits when the block ends, rolls back if it raises."""
-        with self._database._write_lock:
-            self._plain("BEGIN IMMEDIATE" if self._database.is_sqlite else "BEGIN")
-            try:
-                yield self
-            except BaseException:
-                with contextlib.suppress(DBAPIError):
-                    self._plain("ROLLBACK")
-                raise
-            self._plain("COMMIT")
+    def plain(self, sql: str) -> None:
+        """A statement without parameters (BEGIN, COMMIT, SAVEPOINT...)."""
+        self._plain(sql)
 
     def _plain(self, sql: str) -> None:
         cursor = self._connection.cursor()

@@ -144,8 +144,8 @@ class Proxy:
         if dry_run:
             return self._dry_run(self.authenticate(authorization), estimate)
 
-        request_hash = _request_hash(endpoint, body)
-        if idempotency_key:
+        request_hash = _request_hash(endpoint, body) if idempotency_key else None
+        if idempotency_key and request_hash:
             replay = self._replay(self.authenticate(authorization), idempotency_key, request_hash)
             if replay is not None:
                 return replay
@@ -162,12 +162,12 @@ class Proxy:
                 model=estimate.model,
                 tags=tags,
                 idempotency_key=idempotency_key,
-                request_hash=request_hash if idempotency_key else None,
+                request_hash=request_hash,
                 clip_seconds=estimate.seconds,  # for reconciliation's first poll
             )
         except IntegrityError:
             # Another request with the same Idempotency-Key won the race to reserve.
-            if idempotency_key:
+            if idempotency_key and request_hash:
                 caller = self.authenticate(authorization)
                 replay = self._replay(caller, idempotency_key, request_hash)
                 if replay is not None:
@@ -248,8 +248,7 @@ class Proxy:
         }
         try:
             # The common case is one statement: the hold already equals the charge.
-            with self.database.hot() as hot:
-                hot.write(_RECORD_SUBMITTED, values)
+            self.database.write_together(lambda hot: hot.execute(_RECORD_SUBMITTED, values))
             if charged is None or charged == hold.credits:
                 return hold.credits, hold.available_after
             with self.database.write() as session:

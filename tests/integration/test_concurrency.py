@@ -1,4 +1,4 @@
-"""Racing reservations never overspend: threads on both databases, processes on PostgreSQL."""
+"""Racing reservations never overspend: threads and processes, on both databases."""
 
 from __future__ import annotations
 
@@ -42,6 +42,26 @@ def _race(database: Database, team_id: int, seed: int, barrier: threading.Barrie
     return accepted
 
 
+def _race_create_path(
+    database: Database, key_hash: str, seed: int, barrier: threading.Barrier
+) -> list[int]:
+    """The same race through the create path's hold (driver statements, group commit)."""
+    rng = random.Random(seed)
+    accepted: list[int] = []
+    barrier.wait()
+    for _ in range(ATTEMPTS_PER_WORKER):
+        credits = rng.randint(1, 120)
+        try:
+            hold = accounting.hold_for_key(
+                database, key_hash, credits, endpoint="image-to-video", kind="video"
+            )
+        except BudgetExceeded:
+            continue
+        assert hold is not None and hold.credits == credits
+        accepted.append(credits)
+    return accepted
+
+
 def _team(database: Database) -> int:
     with database.write() as session:
         return teams.create_team(session, "hot", budget_credits=BUDGET).id
@@ -71,15 +91,22 @@ def _take_the_last_credits_and_audit(database: Database, team_id: int) -> None:
         accounting.reserve(session, team_id, 1, endpoint="image-to-video", kind="video")
 
 
-def test_racing_threads_never_take_more_than_the_budget(database_url: str) -> None:
-    database = Database(database_url, **({} if "sqlite" in database_url else {"pool_size": 20}))
+@pytest.mark.parametrize("path", ["reserve", "create path"])
+def test_racing_threads_never_take_more_than_the_budget(database_url: str, path: str) -> None:
+    database = Database(database_url, pool_size=20)
     try:
         team_id = _team(database)
+        with database.write() as session:
+            key_hash = teams.hash_key(teams.create_key(session, "hot").secret)
         barrier = threading.Barrier(THREADS)
+
+        def race(seed: int) -> list[int]:
+            if path == "reserve":
+                return _race(database, team_id, seed, barrier)
+            return _race_create_path(database, key_hash, seed, barrier)
+
         with ThreadPoolExecutor(THREADS) as pool:
-            results = list(
-                pool.map(lambda seed: _race(database, team_id, seed, barrier), range(THREADS))
-            )
+            results = list(pool.map(race, range(THREADS)))
         accepted = sum(sum(r) for r in results)
         print(f"{THREADS} threads accepted {sum(map(len, results))} holds, {accepted} credits")
         assert 0 < accepted <= BUDGET
@@ -96,7 +123,7 @@ _PROCESS_SCRIPT = textwrap.dedent(
     from ledger.db import Database
     from ledger.errors import BudgetExceeded
 
-    url, team_id, seed, start_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    url, key_hash, seed, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     start_at = float(start_at)
     database = Database(url, pool_size=10)
     with database.read() as session:  # connect before the start line
@@ -108,11 +135,10 @@ _PROCESS_SCRIPT = textwrap.dedent(
         local = random.Random(seed * 100 + n)
         for _ in range(25):
             credits = local.randint(1, 120)
-            try:
-                with database.write() as session:
-                    accounting.reserve(
-                        session, team_id, credits, endpoint="image-to-video", kind="video"
-                    )
+            try:  # the create path's hold: driver statements, group commit, writer queue
+                accounting.hold_for_key(
+                    database, key_hash, credits, endpoint="image-to-video", kind="video"
+                )
             except BudgetExceeded:
                 continue
             accepted.append(credits)
@@ -128,11 +154,12 @@ _PROCESS_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_racing_processes_never_take_more_than_the_budget(database_url: str) -> None:
     database = Database(database_url)
     try:
         team_id = _team(database)
+        with database.write() as session:
+            key_hash = teams.hash_key(teams.create_key(session, "hot").secret)
         start_at = time.time() + 5  # time enough for both to start and connect
         processes = [
             subprocess.Popen(
@@ -141,7 +168,7 @@ def test_racing_processes_never_take_more_than_the_budget(database_url: str) -> 
                     "-c",
                     _PROCESS_SCRIPT,
                     database_url,
-                    str(team_id),
+                    key_hash,
                     str(seed),
                     str(start_at),
                 ],
