@@ -193,6 +193,7 @@ class Proxy:
             UPSTREAM_ERRORS.labels("unreachable").inc()
             error = UpstreamError(f"Magic Hour could not be reached ({exc}); nothing was charged")
             self._end_without_answer(job_id, error, keep, release=True)
+            error.details.update(team=hold.team_slug, estimated_credits=hold.credits)
             raise error from None
         except UpstreamUnknown as exc:
             UPSTREAM_ERRORS.labels("unknown").inc()
@@ -201,6 +202,7 @@ class Proxy:
                 f"held until it is found or released. Do not retry blindly: job {job_id}"
             )
             self._end_without_answer(job_id, unknown, keep, release=False)
+            unknown.details.update(team=hold.team_slug, estimated_credits=hold.credits)
             raise unknown from None
 
         headers = {**reply.headers, "x-ledger-job-id": job_id}
