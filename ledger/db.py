@@ -12,7 +12,9 @@ import fcntl
 import functools
 import importlib.resources
 import os
+import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -24,7 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -54,7 +56,7 @@ class Database:
         self._write_lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self._group: GroupCommit | None = None
         if self.is_sqlite:
-            self._write_lock = WriterQueue(self.url.database)
+            self._write_lock = WriterQueue(self.url.database, sqlite_busy_timeout_ms / 1000)
             self._group = GroupCommit(self)
         # The create path's connections: a pool of their own, in autocommit (see Hot).
         self.hot_engine = _make_engine(
@@ -118,36 +120,52 @@ class Database:
 
 
 class WriterQueue:
-    """The SQLite writers of every ``ledger`` process, one at a time, in the order they came.
+    """The SQLite writers of every ``ledger`` process, one at a time.
 
     SQLite's busy handler polls with sleeps of 1 to 100 ms, so a writer that meets another
     waits far longer than the other's transaction lasts (a few hundred microseconds here), and
     holds up its process meanwhile. Writers queue instead: on a lock of this process, then on
-    an exclusive ``flock`` of a file beside the database, which the kernel hands to the next
-    waiter as soon as it is released. (Not the database file itself: SQLite's own POSIX locks
-    on it would be dropped when any of our descriptors of it closed.) Reentrant, like the
+    an exclusive ``flock`` of a file beside the database, polled every 0.1 to 1 ms, which the
+    kernel drops if its holder dies. (Not the database file itself: SQLite's own POSIX locks on
+    it would be dropped when any of our descriptors of it closed.) A writer that waits longer
+    than the busy timeout fails as SQLite would, "database is locked". Reentrant, like the
     transactions it guards.
     """
 
-    def __init__(self, database_path: str | None) -> None:
+    def __init__(self, database_path: str | None, timeout: float) -> None:
         self._thread_lock = threading.RLock()
         self._depth = 0
+        self._timeout = timeout
         self._path = None
         if database_path and database_path != ":memory:" and not database_path.startswith("file:"):
             self._path = f"{database_path}-writers"
         self._fd: int | None = None
 
     def __enter__(self) -> None:
-        self._thread_lock.acquire()
+        deadline = time.monotonic() + self._timeout
+        if not self._thread_lock.acquire(timeout=self._timeout):
+            raise _locked()
         try:
             if self._depth == 0 and self._path is not None:
-                if self._fd is None:
-                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)  # waits without holding the GIL
+                self._lock_file(deadline)
         except BaseException:
             self._thread_lock.release()
             raise
         self._depth += 1
+
+    def _lock_file(self, deadline: float) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path or "", os.O_RDWR | os.O_CREAT, 0o600)
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _locked() from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
 
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
@@ -162,6 +180,11 @@ class WriterQueue:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _locked() -> OperationalError:
+    """What SQLite says when its busy timeout runs out, as SQLAlchemy would raise it."""
+    return OperationalError(None, None, sqlite3.OperationalError("database is locked"))
 
 
 def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
@@ -327,14 +350,20 @@ class GroupCommit:
             self._pending.append(work)
         with self._leader:
             if not work.done:
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                self._commit(batch)
+                self._commit_pending()
         return work.outcome()
 
-    def _commit(self, batch: list[_Work[Any]]) -> None:
+    def _take_pending(self) -> list[_Work[Any]]:
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+        return batch
+
+    def _commit_pending(self) -> None:
+        """Lead: once the database is ours, run every write handed in so far and commit."""
+        batch: list[_Work[Any]] = []
         try:
             with self._database._write_lock, self._database.hot() as hot:
+                batch = self._take_pending()  # all that came while we waited for the lock
                 hot.plain("BEGIN IMMEDIATE")
                 try:
                     if len(batch) == 1:
@@ -342,15 +371,13 @@ class GroupCommit:
                     else:
                         for work in batch:
                             _in_savepoint(hot, work)
-                    if all(work.error is not None for work in batch):
-                        hot.plain("ROLLBACK")
-                    else:
-                        hot.plain("COMMIT")
+                    hot.plain("COMMIT" if any(w.error is None for w in batch) else "ROLLBACK")
                 except BaseException:
                     with contextlib.suppress(DBAPIError):
                         hot.plain("ROLLBACK")
                     raise
         except BaseException as error:  # nothing was committed: every write failed with it
+            batch = batch or self._take_pending()
             for work in batch:
                 work.error = work.error or error
         finally:
