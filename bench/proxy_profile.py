@@ -35,20 +35,17 @@ BODY = b'{"assets":{"image_file_path":"api-assets/id/a.png"},"end_seconds":3}'
 # Steps of the create path, by (file suffix, function name) as cProfile names them.
 STEPS = [
     ("flask/app.py", "wsgi_app", "the whole request (Flask)"),
-    ("ledger/proxy.py", "authenticate", "authenticate the key (read tx)"),
     ("ledger/proxy.py", "create", "Proxy.create"),
-    ("ledger/accounting.py", "reserve", "accounting.reserve (inside the write tx)"),
+    ("ledger/accounting.py", "hold_for_key", "accounting.hold_for_key (lookup + hold)"),
+    ("ledger/db.py", "_commit_pending", "group commits (SQLite)"),
+    ("ledger/accounting.py", "_take", "the hold's statements"),
     ("ledger/upstream.py", "request", "upstream call (httpx)"),
-    ("ledger/proxy.py", "_record_created", "record upstream's answer (write tx)"),
-    ("ledger/accounting.py", "adjust_hold", "accounting.adjust_hold"),
-    ("ledger/accounting.py", "available_in", "accounting.available_in"),
+    ("ledger/proxy.py", "_record_created", "record upstream's answer"),
     ("ledger/web/proxy_routes.py", "_access_log", "access log line"),
     ("logging/__init__.py", "handle", "logging handlers (all lines)"),
-    ("sqlalchemy/orm/session.py", "commit", "session commits"),
-    ("sqlalchemy/orm/session.py", "flush", "session flushes"),
-    ("sqlalchemy/engine/base.py", "_execute_context", "SQL execution (driver + SQLAlchemy)"),
+    ("ledger/db.py", "_execute", "driver statements (create path)"),
+    ("sqlalchemy/engine/base.py", "_execute_context", "SQLAlchemy statements (elsewhere)"),
     ("sqlalchemy/pool/base.py", "_checkout", "pool checkout"),
-    ("sqlalchemy/engine/default.py", "do_ping", "pool pre-ping"),
 ]
 
 
@@ -110,6 +107,19 @@ def profile(url: str, simulator_url: str, args: argparse.Namespace, stack: ExitS
     event.listen(engine, "begin", lambda *a: transactions.update(["begin"]))
     event.listen(engine, "commit", lambda *a: transactions.update(["commit"]))
     event.listen(engine, "rollback", lambda *a: transactions.update(["rollback"]))
+    # The create path's statements go to the driver (ledger.db.Hot), past SQLAlchemy's events.
+    hot_execute, hot_plain = db.Hot._execute, db.Hot._plain
+
+    def execute(hot: Any, prepared: Any, params: Any) -> Any:
+        statements.append(prepared.sql)
+        return hot_execute(hot, prepared, params)
+
+    def plain(hot: Any, sql: str) -> None:
+        statements.append(sql)
+        transactions.update([sql.split()[0].lower()])
+        hot_plain(hot, sql)
+
+    db.Hot._execute, db.Hot._plain = execute, plain  # type: ignore[method-assign]
 
     client = app.test_client()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
