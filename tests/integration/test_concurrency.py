@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -24,42 +25,32 @@ THREADS = 16
 ATTEMPTS_PER_WORKER = 40
 
 
-def _race(database: Database, team_id: int, seed: int, barrier: threading.Barrier) -> list[int]:
-    """Reserve random amounts until refused a few times; return what was accepted."""
+def _race(take: Callable[[int], object], seed: int, barrier: threading.Barrier) -> list[int]:
+    """Hold random amounts until refused a few times; return what was accepted."""
     rng = random.Random(seed)
     accepted: list[int] = []
     barrier.wait()
     for _ in range(ATTEMPTS_PER_WORKER):
         credits = rng.randint(1, 120)
         try:
-            with database.write() as session:
-                accounting.reserve(
-                    session, team_id, credits, endpoint="image-to-video", kind="video"
-                )
+            take(credits)
         except BudgetExceeded:
             continue
         accepted.append(credits)
     return accepted
 
 
-def _race_create_path(
-    database: Database, key_hash: str, seed: int, barrier: threading.Barrier
-) -> list[int]:
-    """The same race through the create path's hold (driver statements, group commit)."""
-    rng = random.Random(seed)
-    accepted: list[int] = []
-    barrier.wait()
-    for _ in range(ATTEMPTS_PER_WORKER):
-        credits = rng.randint(1, 120)
-        try:
-            hold = accounting.hold_for_key(
-                database, key_hash, credits, endpoint="image-to-video", kind="video"
-            )
-        except BudgetExceeded:
-            continue
-        assert hold is not None and hold.credits == credits
-        accepted.append(credits)
-    return accepted
+def _reserve(database: Database, team_id: int, credits: int) -> None:
+    with database.write() as session:
+        accounting.reserve(session, team_id, credits, endpoint="image-to-video", kind="video")
+
+
+def _hold(database: Database, key_hash: str, credits: int) -> None:
+    """The create path's hold: driver statements, and on SQLite group commit."""
+    hold = accounting.hold_for_key(
+        database, key_hash, credits, endpoint="image-to-video", kind="video"
+    )
+    assert hold is not None and hold.credits == credits
 
 
 def _team(database: Database) -> int:
@@ -102,8 +93,8 @@ def test_racing_threads_never_take_more_than_the_budget(database_url: str, path:
 
         def race(seed: int) -> list[int]:
             if path == "reserve":
-                return _race(database, team_id, seed, barrier)
-            return _race_create_path(database, key_hash, seed, barrier)
+                return _race(lambda c: _reserve(database, team_id, c), seed, barrier)
+            return _race(lambda c: _hold(database, key_hash, c), seed, barrier)
 
         with ThreadPoolExecutor(THREADS) as pool:
             results = list(pool.map(race, range(THREADS)))

@@ -32,7 +32,7 @@ from ledger import teams
 from ledger.db import Database
 from ledger.models import Job, JobStatus, utcnow
 from ledger.simulator.testing import SimulatorHandle, free_port, simulator_process
-from tests.support.service import FAST, UPSTREAM_TOKEN, ledger_serve
+from tests.support.service import FAST, UPSTREAM_TOKEN, ledger_serve, stop_group
 
 IMAGE = "api-assets/id/image.png"
 CLIP_SECONDS = 3  # the shortest clip the default model (kling-3.0) renders
@@ -303,15 +303,8 @@ class Worker:
         self.kills += 1
 
     def stop(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if self._process is not None:
+            stop_group(self._process)
 
 
 @dataclass
