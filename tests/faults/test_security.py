@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,29 @@ def test_the_dashboard_is_served_with_a_strict_content_security_policy(make_app)
     page.close()
     policy = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_tokens_are_compared_in_constant_time(make_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The admin token and the webhook secret are compared with hmac.compare_digest (time
+    independent of where they differ); a team key is looked up by its SHA-256, never compared
+    as text."""
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    api = make_app(webhook_secret="hook-secret-for-tests").test_client()
+    near_miss = ADMIN_TOKEN[:-1] + "?"
+    assert (
+        api.get("/api/teams", headers={"Authorization": f"Bearer {near_miss}"}).status_code == 401
+    )
+    assert (near_miss.encode(), ADMIN_TOKEN.encode()) in compared
+    webhook = api.post(
+        "/webhooks/magic-hour", json={}, headers={"X-Ledger-Webhook-Secret": "hook-secret-for-test"}
+    )
+    assert webhook.status_code == 401
+    assert (b"hook-secret-for-test", b"hook-secret-for-tests") in compared

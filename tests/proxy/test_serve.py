@@ -144,3 +144,37 @@ def test_serve_refuses_to_start_without_the_upstream_key(setup) -> None:  # type
         "ledger: bad setting: MAGIC_HOUR_API_KEY: not set; "
         "`ledger serve` needs the company's Magic Hour token"
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_requests_over_the_size_limits_get_a_json_error_and_change_nothing(setup) -> None:  # type: ignore[no-untyped-def]
+    """gunicorn refuses a request line over 4094 bytes (414) and a header field over 8190 bytes
+    or more than 100 fields (431) before the app sees them: in the one JSON error shape."""
+    simulator, database, key, env, log_path = setup
+    body = {"assets": {"image_file_path": IMAGE}, "end_seconds": 3}
+    auth = {"Authorization": f"Bearer {key}"}
+    with (
+        ledger_serve(env, "--workers", "1", log_path=str(log_path)) as (url, _),
+        httpx.Client(base_url=url, timeout=10) as http,
+    ):
+        refused = [
+            http.post("/v1/image-to-video?" + "x" * 5000, json=body, headers=auth),
+            http.post("/v1/image-to-video", json=body, headers={**auth, "X-Big": "y" * 9000}),
+            http.post(
+                "/v1/image-to-video",
+                json=body,
+                headers={**auth, **{f"X-Extra-{n}": "1" for n in range(120)}},
+            ),
+        ]
+        statuses = [r.status_code for r in refused]
+        assert statuses == [414, 431, 431]
+        for response in refused:
+            assert response.headers["content-type"] == "application/json"
+            error = response.json()["error"]
+            assert error["code"] == "invalid_request" and error["message"]
+        accepted = http.post("/v1/image-to-video", json=body, headers=auth)
+        assert accepted.status_code == 200, accepted.text
+    with database.read() as session:
+        balance = accounting.balance_of(session, teams.get_team(session, "acme"))
+    assert balance.held + balance.spent == 90  # the one create that got through: 3 s x 30 fps
+    assert simulator.state()["counters"].get("POST /v1/image-to-video") == 1
