@@ -282,7 +282,8 @@ _prepared: weakref.WeakKeyDictionary[Dialect, dict[ClauseElement, Prepared]] = (
 
 
 def prepare(statement: ClauseElement, dialect: Dialect) -> Prepared:
-    """The statement prepared for this dialect, once."""
+    """The statement prepared for this dialect, once. Kept as long as the dialect lives: for
+    statements built once, at import (module constants), not for one built per call."""
     for_dialect = _prepared.setdefault(dialect, {})
     prepared = for_dialect.get(statement)
     if prepared is None:
