@@ -1,8 +1,10 @@
 """Engine, sessions and schema migrations. Nothing here runs at import time.
 
-SQLite is the embedded default: WAL, a busy timeout, and every write transaction opened with
-``BEGIN IMMEDIATE`` so writers queue up front instead of failing at commit. PostgreSQL runs at
-READ COMMITTED; the accounting core's conditional updates and row locks keep it correct there.
+SQLite is the embedded default: WAL, every write transaction opened with ``BEGIN IMMEDIATE``
+once its turn comes (:class:`WriterQueue`), so writers queue up front instead of failing at
+commit. PostgreSQL runs at READ COMMITTED; the accounting core's conditional updates and row
+locks keep it correct there. The create path's few statements go to the driver directly
+(:class:`Prepared`, :class:`Hot`) and, on SQLite, commit together (:class:`GroupCommit`).
 """
 
 from __future__ import annotations
