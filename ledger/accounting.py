@@ -29,7 +29,9 @@ from sqlalchemy import (
     exists,
     insert,
     literal,
+    or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -355,12 +357,12 @@ def _period_starts_on(day: date) -> dict[str, datetime]:
     return {f"{period.value}_start": period_bounds(period, midnight)[0] for period in Period}
 
 
-_PAYER_COLUMNS = (
-    Team.id,
-    Team.slug,
-    Team.max_credits_per_request,
-    Team.alert_thresholds,
-    Balance.id,
+_PAYER_COLUMNS = (  # in the order of Payer's fields
+    Team.id.label("team_id"),
+    Team.slug.label("team_slug"),
+    Team.max_credits_per_request.label("team_cap"),
+    Team.alert_thresholds.label("thresholds"),
+    Balance.id.label("balance_id"),
 )
 _CURRENT_BALANCE = and_(
     Balance.team_id == Team.id,
@@ -373,7 +375,11 @@ _PAYER_OF_TEAM = (
     .where(Team.id == bindparam("team_id"))
 )
 _PAYER_OF_KEY = (
-    select(*_PAYER_COLUMNS, ApiKey.id, ApiKey.max_credits_per_request)
+    select(
+        *_PAYER_COLUMNS,
+        ApiKey.id.label("key_id"),
+        ApiKey.max_credits_per_request.label("key_cap"),
+    )
     .select_from(ApiKey)
     .join(Team, Team.id == ApiKey.team_id)
     .outerjoin(Balance, _CURRENT_BALANCE)
@@ -406,26 +412,69 @@ _INSERT_HOLD_ENTRY = insert(_entries).values(_HOLD_ENTRY)
 _INSERT_ENTRIES = insert(_entries).returning(_entries.c.id)
 
 
-def _hold_in_one_statement() -> Any:
-    """PostgreSQL: take the hold, insert the job, its entry and its rollup in one statement."""
-    hold = _TAKE_HOLD.cte("hold")
-    typed = {name: bindparam(name, type_=_jobs.c[name].type) for name in _HOLD_JOB_COLUMNS}
+def _hold_in_one_statement(payer: Any = None) -> Any:
+    """PostgreSQL: take the hold, insert the job, its entry and its rollup in one statement.
+
+    With ``payer`` (a CTE of :data:`_PAYER_OF_KEY`), the payer is found in the same statement,
+    its caps are checked there, and the statement returns the payer's row followed by the
+    available and funded credits after the hold (NULL, NULL if nothing was taken)."""
+    if payer is None:
+        hold = _TAKE_HOLD.cte("hold")
+        from_payer: dict[str, Any] = {}
+    else:
+        credits: Any = bindparam("credits")
+        hold = (
+            update(_balances)
+            .where(
+                _balances.c.id == payer.c.balance_id,
+                AVAILABLE_SQL >= credits,
+                or_(payer.c.key_cap.is_(None), payer.c.key_cap >= credits),
+                or_(payer.c.team_cap.is_(None), payer.c.team_cap >= credits),
+            )
+            .values(held=_balances.c.held + credits)
+            .returning(AVAILABLE_SQL.label("available"), FUNDED_SQL.label("funded"))
+            .cte("hold")
+        )
+        from_payer = {
+            "team_id": payer.c.team_id,
+            "key_id": payer.c.key_id,
+            "balance_id": payer.c.balance_id,
+        }
+    values = {
+        name: from_payer.get(name, bindparam(name, type_=_jobs.c[name].type))
+        for name in _HOLD_JOB_COLUMNS
+    }
+    chosen = select(*values.values()).where(exists(hold.select()))
+    if payer is not None:
+        chosen = chosen.select_from(payer)
     job = (
         insert(_jobs)
-        .from_select(list(typed), select(*typed.values()).where(exists(hold.select())))
-        .returning(_jobs.c.id)
+        .from_select(list(values), chosen)
+        .returning(_jobs.c.id, _jobs.c.team_id, _jobs.c.balance_id, _jobs.c.key_id)
         .cte("job")
     )
-    entry_values = {**_HOLD_ENTRY, "job_id": job.c.id}
+    entry_values = {
+        **_HOLD_ENTRY,
+        "job_id": job.c.id,
+        "team_id": job.c.team_id,
+        "balance_id": job.c.balance_id,
+    }
     entry = insert(_entries).from_select(
         list(entry_values),
         select(*entry_values.values()).where(bindparam("held_credits") > 0),
     )
-    rollup = rollups.upsert_for_new_job(job)
-    return select(hold.c.available, hold.c.funded).add_cte(job, entry.cte("entry"), rollup)
+    ctes = (job, entry.cte("entry"), rollups.upsert_for_new_job(job))
+    if payer is None:
+        return select(hold.c.available, hold.c.funded).add_cte(*ctes)
+    return (
+        select(*payer.c, hold.c.available, hold.c.funded)
+        .select_from(payer.outerjoin(hold, true()))
+        .add_cte(*ctes)
+    )
 
 
 _HOLD_IN_ONE_STATEMENT = _hold_in_one_statement()
+_HOLD_BY_KEY_IN_ONE_STATEMENT = _hold_in_one_statement(_PAYER_OF_KEY.cte("payer"))
 
 
 class KeyLimits(Protocol):
@@ -494,26 +543,37 @@ def hold_for_key(
     recorded as an alert just after, in a transaction of its own (it is rare; the hold is not)."""
     now = utcnow()
     _check_amount(credits)
-    with database.hot() as hot:
-        params = {"key_hash": key_hash, **_period_starts(now)}
-        row = hot.first(_PAYER_OF_KEY, params)
+    fields = _job_row(
+        credits,
+        endpoint=endpoint,
+        kind=kind,
+        model=model,
+        tags=tags,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        clip_seconds=clip_seconds,
+        job_id=job_id,
+        now=now,
+    )
+    lookup = {"key_hash": key_hash, **_period_starts(now)}
+    if database.hot_engine.dialect.name == "postgresql":
+        found = _hold_by_key_in_one_statement(database, lookup, fields)
+        if found is None:
+            return None
+        payer, available_after, funded = found
+    else:
+        with database.hot() as hot:
+            row = hot.first(_PAYER_OF_KEY, lookup)
         if row is None:
             return None
-        payer = Payer(*row)
-        if payer.balance_id is None:  # the first hold of a period opens it
-            with database.write() as session:
-                team = session.get_one(Team, payer.team_id)
-                payer = replace(payer, balance_id=current_balance(session, team, now).id)
-        job = _job_row(
-            payer, credits, endpoint, kind, model, tags, idempotency_key, request_hash,
-            clip_seconds, job_id, now,
-        )  # fmt: skip
-    available_after, funded = database.write_together(lambda hot: _take(hot, payer, job))
+        payer = _opened(database, Payer(*row), now)
+        job = {**fields, **_paid_by(payer)}
+        available_after, funded = database.write_together(lambda hot: _take(hot, payer, job))
     if alerts.crossed(payer.thresholds, funded, funded - available_after, credits):
         with database.write() as session:
             _alert_on_rise(session, payer, funded, available_after, credits)
     return Hold(
-        job["id"],
+        fields["id"],
         payer.team_id,
         payer.team_slug,
         payer.key_id,
@@ -521,6 +581,47 @@ def hold_for_key(
         credits,
         available_after,
     )
+
+
+def _hold_by_key_in_one_statement(
+    database: Database, lookup: dict[str, Any], fields: dict[str, Any]
+) -> tuple[Payer, int, int] | None:
+    """PostgreSQL: find the payer and take the hold in one statement (one round trip); None if
+    no live key has the hash."""
+    credits = fields["held_credits"]
+    params = {
+        **lookup,
+        **fields,
+        "credits": credits,
+        **rollups.changes(**fields, held=credits, jobs=1),
+    }
+    with database.hot() as hot:
+        row = hot.first(_HOLD_BY_KEY_IN_ONE_STATEMENT, params)
+        if row is None:
+            return None
+        payer = Payer(*row[:7])
+        if payer.balance_id is None:  # the period's first hold opens it, then takes the hold
+            _opened(database, payer, fields["created_at"])
+            row = hot.first(_HOLD_BY_KEY_IN_ONE_STATEMENT, params)
+            assert row is not None
+            payer = Payer(*row[:7])
+        available_after, funded = row[7:]
+        if available_after is None:  # nothing was taken: a cap or the budget said no
+            raise _refusal(hot, payer, credits)
+    return payer, int(available_after), int(funded)
+
+
+def _opened(database: Database, payer: Payer, now: datetime) -> Payer:
+    """The payer with its current period's balance, opened if this is the period's first hold."""
+    if payer.balance_id is not None:
+        return payer
+    with database.write() as session:
+        team = session.get_one(Team, payer.team_id)
+        return replace(payer, balance_id=current_balance(session, team, now).id)
+
+
+def _paid_by(payer: Payer) -> dict[str, Any]:
+    return {"team_id": payer.team_id, "key_id": payer.key_id, "balance_id": payer.balance_id}
 
 
 def reserve(
@@ -559,10 +660,21 @@ def reserve(
     if payer.balance_id is None:  # the first hold of a period opens it
         opened = current_balance(session, session.get_one(Team, team_id), now)
         payer = replace(payer, balance_id=opened.id)
-    values = _job_row(
-        payer, credits, endpoint, kind, model, tags, idempotency_key, request_hash,
-        clip_seconds, job_id, now,
-    )  # fmt: skip
+    values = {
+        **_job_row(
+            credits,
+            endpoint=endpoint,
+            kind=kind,
+            model=model,
+            tags=tags,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            clip_seconds=clip_seconds,
+            job_id=job_id,
+            now=now,
+        ),
+        **_paid_by(payer),
+    }
     available_after, funded = _take(InSession(session), payer, values)
     _alert_on_rise(session, payer, funded, available_after, credits)
     job = Job(**values)
@@ -571,8 +683,8 @@ def reserve(
 
 
 def _job_row(
-    payer: Payer,
     credits: int,
+    *,
     endpoint: str,
     kind: str,
     model: str | None,
@@ -583,11 +695,9 @@ def _job_row(
     job_id: str | None,
     now: datetime,
 ) -> dict[str, Any]:
+    """A new job's row, but for who pays for it (see :func:`_paid_by`)."""
     return {
         "id": job_id or new_id("job"),
-        "team_id": payer.team_id,
-        "key_id": payer.key_id,
-        "balance_id": payer.balance_id,
         "endpoint": endpoint,
         "kind": kind,
         "model": model,
@@ -608,15 +718,9 @@ def _take(statements: _Statements, payer: Payer, job: dict[str, Any]) -> tuple[i
     """Check the caps, take the hold and write the job, its entry and its rollup; returns the
     team's available credits after the hold, and its funded credits (budget + adjustments)."""
     credits = job["held_credits"]
-    for cap, owner in ((payer.key_cap, "key"), (payer.team_cap, "team")):
-        if cap is not None and credits > cap:
-            raise BudgetExceeded(
-                f"estimated {credits} credits exceed the {owner}'s "
-                f"max_credits_per_request of {cap}",
-                team=payer.team_slug,
-                estimated_credits=credits,
-                available_credits=_available(statements, payer),
-            )
+    caps = (payer.key_cap, payer.team_cap)
+    if any(cap is not None and credits > cap for cap in caps):
+        raise _refusal(statements, payer, credits)
     params = {**job, "credits": credits, **rollups.changes(**job, jobs=1, held=credits)}
     if statements.dialect_name == "postgresql":
         taken = statements.first(_HOLD_IN_ONE_STATEMENT, params)
@@ -628,15 +732,28 @@ def _take(statements: _Statements, payer: Payer, job: dict[str, Any]) -> tuple[i
                 statements.execute(_INSERT_HOLD_ENTRY, params)
             statements.execute(rollups.upsert(statements.dialect_name), params)
     if taken is None:
-        available = _available(statements, payer)
-        raise BudgetExceeded(
-            f"estimated {credits} credits exceed the {available} available to team "
-            f"{payer.team_slug}",
-            team=payer.team_slug,
-            estimated_credits=credits,
-            available_credits=available,
-        )
+        raise _refusal(statements, payer, credits)
     return int(taken[0]), int(taken[1])
+
+
+def _refusal(statements: _Statements, payer: Payer, credits: int) -> BudgetExceeded:
+    """Why a hold of ``credits`` was not taken: a cap, or the credits available."""
+    available = _available(statements, payer)
+    for cap, owner in ((payer.key_cap, "key"), (payer.team_cap, "team")):
+        if cap is not None and credits > cap:
+            return BudgetExceeded(
+                f"estimated {credits} credits exceed the {owner}'s "
+                f"max_credits_per_request of {cap}",
+                team=payer.team_slug,
+                estimated_credits=credits,
+                available_credits=available,
+            )
+    return BudgetExceeded(
+        f"estimated {credits} credits exceed the {available} available to team {payer.team_slug}",
+        team=payer.team_slug,
+        estimated_credits=credits,
+        available_credits=available,
+    )
 
 
 def _available(statements: _Statements, payer: Payer) -> int:

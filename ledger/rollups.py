@@ -12,7 +12,7 @@ import functools
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -58,11 +58,11 @@ def record(
 
 def changes(
     *,
-    team_id: int,
     created_at: datetime,
     endpoint: str,
     model: str | None,
-    key_id: str | None,
+    team_id: int | None = None,
+    key_id: str | None = None,
     jobs: int = 0,
     held: int = 0,
     spent: int = 0,
@@ -71,7 +71,8 @@ def changes(
 ) -> dict[str, Any]:
     """The parameters of :func:`upsert`: these changes to the rollup of a job (its fields).
 
-    They are named ``rollup_<column>``, so that they can travel with the job's own."""
+    They are named ``rollup_<column>``, so that they can travel with the job's own. The team is
+    None only for :func:`upsert_for_new_job`, which takes it (and the key) from the new job."""
     values = {
         "team_id": team_id,
         # Spend belongs to the day its hold was made, whenever it settles.
@@ -105,11 +106,16 @@ def upsert(dialect_name: str) -> Any:
 
 def upsert_for_new_job(job: Any) -> Any:
     """PostgreSQL: the rollup upsert of a new hold, as a CTE that runs if ``job`` (a CTE of the
-    inserted job's id) inserted a row; same parameters as :func:`upsert`."""
-    values = select(*[bindparam(f"rollup_{name}", type_=_rollups.c[name].type) for name in COLUMNS])
-    statement = postgresql.insert(_rollups).from_select(
-        list(COLUMNS), values.where(exists(job.select()))
-    )
+    inserted job's id, team_id and key_id) inserted a row; the other values are parameters, as
+    for :func:`upsert`."""
+    from_job = {"team_id": job.c.team_id, "key_id": func.coalesce(job.c.key_id, NONE)}
+    values = select(
+        *[
+            from_job.get(name, bindparam(f"rollup_{name}", type_=_rollups.c[name].type))
+            for name in COLUMNS
+        ]
+    ).select_from(job)
+    statement = postgresql.insert(_rollups).from_select(list(COLUMNS), values)
     return statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={
