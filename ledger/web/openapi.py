@@ -23,6 +23,11 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {"content": {"application/json": {"schema": schema}}}
+    return {"required": True, **body} if required else body
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): _json(_ref("Error"), "Error") for s in (401, 422, *statuses)}
 
@@ -290,10 +295,7 @@ def document() -> dict[str, Any]:
             "/api/teams": {
                 "post": {
                     "summary": "Create a team (admin)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("NewTeam")}},
-                    },
+                    "requestBody": _body(_ref("NewTeam")),
                     "responses": {
                         "201": _json(_ref("Team"), "Created"),
                         **_errors(403, 409),
@@ -314,10 +316,7 @@ def document() -> dict[str, Any]:
                 "patch": {
                     "summary": "Change budget, period, caps, thresholds (admin)",
                     "parameters": team_path,
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("TeamChange")}},
-                    },
+                    "requestBody": _body(_ref("TeamChange")),
                     "responses": {"200": _json(_ref("Team")), **_errors(403, 404)},
                 },
             },
@@ -332,22 +331,17 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "A manual correction: a journal entry, never an edit (admin)",
                     "parameters": team_path,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["credits", "reason"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "credits": {"type": "integer"},
-                                        "reason": {"type": "string", "minLength": 1},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["credits", "reason"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "credits": {"type": "integer"},
+                                "reason": {"type": "string", "minLength": 1},
+                            },
+                        }
+                    ),
                     "responses": {"201": _json(_ref("Entry"), "Created"), **_errors(403, 404)},
                 }
             },
@@ -355,23 +349,20 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "A new key; the secret is shown this once (admin)",
                     "parameters": team_path,
-                    "requestBody": {
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "label": {"type": ["string", "null"], "maxLength": 200},
-                                        "max_credits_per_request": {
-                                            "type": ["integer", "null"],
-                                            "minimum": 1,
-                                        },
-                                    },
-                                }
-                            }
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "label": {"type": ["string", "null"], "maxLength": 200},
+                                "max_credits_per_request": {
+                                    "type": ["integer", "null"],
+                                    "minimum": 1,
+                                },
+                            },
                         },
-                    },
+                        required=False,
+                    ),
                     "responses": {"201": _json(_ref("NewKey"), "Created"), **_errors(403, 404)},
                 },
                 "get": {
@@ -413,31 +404,26 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Resolve an unknown job: its upstream project, or release (admin)",
                     "parameters": [_ID_PATH],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "oneOf": [
-                                        {
-                                            "type": "object",
-                                            "required": ["upstream_id"],
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "upstream_id": {"type": "string", "minLength": 1}
-                                            },
-                                        },
-                                        {
-                                            "type": "object",
-                                            "required": ["release"],
-                                            "additionalProperties": False,
-                                            "properties": {"release": {"const": True}},
-                                        },
-                                    ]
-                                }
-                            }
-                        },
-                    },
+                    "requestBody": _body(
+                        {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["upstream_id"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "upstream_id": {"type": "string", "minLength": 1}
+                                    },
+                                },
+                                {
+                                    "type": "object",
+                                    "required": ["release"],
+                                    "additionalProperties": False,
+                                    "properties": {"release": {"const": True}},
+                                },
+                            ]
+                        }
+                    ),
                     "responses": {
                         "200": _json(_ref("JobWithEntries")),
                         **_errors(403, 404, 409),
@@ -517,22 +503,17 @@ def document() -> dict[str, Any]:
             "/api/quote": {
                 "post": {
                     "summary": "Estimate a create call's credits",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["endpoint", "body"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "endpoint": {"type": "string"},
-                                        "body": {"type": "object"},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["endpoint", "body"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "endpoint": {"type": "string"},
+                                "body": {"type": "object"},
+                            },
+                        }
+                    ),
                     "responses": {
                         "200": _json(
                             {
