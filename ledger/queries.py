@@ -161,21 +161,31 @@ class Filters:
     until: datetime | None = None
 
 
+def _within(query: Any, filters: Filters, team_id: Any, created_at: Any) -> Any:
+    """The query narrowed to the filters' team and time window, on these columns."""
+    if filters.team_id is not None:
+        query = query.where(team_id == filters.team_id)
+    if filters.since is not None:
+        query = query.where(created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(created_at < filters.until)
+    return query
+
+
 def list_jobs(session: Session, filters: Filters, limit: int, cursor: str | None) -> Page:
     after = _decode_cursor("jobs", cursor)
-    query = select(Job, Team.slug).join(Team, Team.id == Job.team_id)
-    if filters.team_id is not None:
-        query = query.where(Job.team_id == filters.team_id)
+    query = _within(
+        select(Job, Team.slug).join(Team, Team.id == Job.team_id),
+        filters,
+        Job.team_id,
+        Job.created_at,
+    )
     if filters.status is not None:
         if filters.status not in {s.value for s in JobStatus}:
             raise InvalidInput(f"status must be one of {', '.join(s.value for s in JobStatus)}")
         query = query.where(Job.status == filters.status)
     if filters.endpoint is not None:
         query = query.where(Job.endpoint == filters.endpoint)
-    if filters.since is not None:
-        query = query.where(Job.created_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(Job.created_at < filters.until)
     if after is not None:
         query = query.where(Job.id < str(after))
     rows = session.execute(query.order_by(Job.id.desc()).limit(limit + 1)).all()
@@ -184,17 +194,14 @@ def list_jobs(session: Session, filters: Filters, limit: int, cursor: str | None
 
 def list_entries(session: Session, filters: Filters, limit: int, cursor: str | None) -> Page:
     after = _decode_cursor("entries", cursor)
-    query = (
+    query = _within(
         select(Entry, Team.slug, Balance.period_start)
         .join(Team, Team.id == Entry.team_id)
-        .join(Balance, Balance.id == Entry.balance_id)
+        .join(Balance, Balance.id == Entry.balance_id),
+        filters,
+        Entry.team_id,
+        Entry.created_at,
     )
-    if filters.team_id is not None:
-        query = query.where(Entry.team_id == filters.team_id)
-    if filters.since is not None:
-        query = query.where(Entry.created_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(Entry.created_at < filters.until)
     if after is not None:
         query = query.where(Entry.id < _integer_cursor(after))
     rows = session.execute(query.order_by(Entry.id.desc()).limit(limit + 1)).all()

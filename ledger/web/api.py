@@ -8,7 +8,7 @@ operations, 404 for another team's things). Routes parse, call one service, and 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -282,14 +282,23 @@ def _filters(who: Principal, session: Any, *, with_job_fields: bool) -> queries.
     )
 
 
-@blueprint.get("/jobs")
-def list_jobs() -> Response:
+def _listing(
+    lister: Callable[[Any, queries.Filters, int, str | None], queries.Page],
+    *,
+    with_job_fields: bool,
+) -> Response:
+    """One page of a listing, for the caller's team (or any, for the admin), with its filters."""
     who = principal()
     limit = queries.parse_limit(request.args.get("limit"))
     with _services().database.read() as session:
-        filters = _filters(who, session, with_job_fields=True)
-        page = queries.list_jobs(session, filters, limit, request.args.get("cursor"))
+        filters = _filters(who, session, with_job_fields=with_job_fields)
+        page = lister(session, filters, limit, request.args.get("cursor"))
     return jsonify(page.as_json())
+
+
+@blueprint.get("/jobs")
+def list_jobs() -> Response:
+    return _listing(queries.list_jobs, with_job_fields=True)
 
 
 def _job_for(who: Principal, session: Any, job_id: str) -> tuple[Job, str]:
@@ -327,12 +336,7 @@ def resolve_job(job_id: str) -> Response:
 
 @blueprint.get("/entries")
 def list_entries() -> Response:
-    who = principal()
-    limit = queries.parse_limit(request.args.get("limit"))
-    with _services().database.read() as session:
-        filters = _filters(who, session, with_job_fields=False)
-        page = queries.list_entries(session, filters, limit, request.args.get("cursor"))
-    return jsonify(page.as_json())
+    return _listing(queries.list_entries, with_job_fields=False)
 
 
 # -- reports -----------------------------------------------------------------------------------
