@@ -43,7 +43,7 @@ STEPS = [
     ("ledger/proxy.py", "_record_created", "record upstream's answer"),
     ("ledger/web/proxy_routes.py", "_access_log", "access log line"),
     ("logging/__init__.py", "handle", "logging handlers (all lines)"),
-    ("ledger/db.py", "_execute", "driver statements (create path)"),
+    ("ledger/db.py", "_run", "driver statements (create path)"),
     ("sqlalchemy/engine/base.py", "_execute_context", "SQLAlchemy statements (elsewhere)"),
     ("sqlalchemy/pool/base.py", "_checkout", "pool checkout"),
 ]
@@ -108,18 +108,15 @@ def profile(url: str, simulator_url: str, args: argparse.Namespace, stack: ExitS
     event.listen(engine, "commit", lambda *a: transactions.update(["commit"]))
     event.listen(engine, "rollback", lambda *a: transactions.update(["rollback"]))
     # The create path's statements go to the driver (ledger.db.Hot), past SQLAlchemy's events.
-    hot_execute, hot_plain = db.Hot._execute, db.Hot._plain
+    hot_run = db.Hot._run
 
-    def execute(hot: Any, prepared: Any, params: Any) -> Any:
-        statements.append(prepared.sql)
-        return hot_execute(hot, prepared, params)
-
-    def plain(hot: Any, sql: str) -> None:
+    def run(hot: Any, sql: str, values: Any = None) -> Any:
         statements.append(sql)
-        transactions.update([sql.split()[0].lower()])
-        hot_plain(hot, sql)
+        if values is None:
+            transactions.update([sql.split()[0].lower()])
+        return hot_run(hot, sql, values)
 
-    db.Hot._execute, db.Hot._plain = execute, plain  # type: ignore[method-assign]
+    db.Hot._run = run  # type: ignore[method-assign]
 
     client = app.test_client()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}

@@ -556,7 +556,7 @@ def hold_for_key(
         now=now,
     )
     lookup = {"key_hash": key_hash, **_period_starts(now)}
-    if database.hot_engine.dialect.name == "postgresql":
+    if not database.is_sqlite:
         found = _hold_by_key_in_one_statement(database, lookup, fields)
         if found is None:
             return None
@@ -589,12 +589,7 @@ def _hold_by_key_in_one_statement(
     """PostgreSQL: find the payer and take the hold in one statement (one round trip); None if
     no live key has the hash."""
     credits = fields["held_credits"]
-    params = {
-        **lookup,
-        **fields,
-        "credits": credits,
-        **rollups.changes(**fields, held=credits, jobs=1),
-    }
+    params = {**lookup, **_hold_parameters(fields)}
     with database.hot() as hot:
         row = hot.first(_HOLD_BY_KEY_IN_ONE_STATEMENT, params)
         if row is None:
@@ -721,7 +716,7 @@ def _take(statements: _Statements, payer: Payer, job: dict[str, Any]) -> tuple[i
     caps = (payer.key_cap, payer.team_cap)
     if any(cap is not None and credits > cap for cap in caps):
         raise _refusal(statements, payer, credits)
-    params = {**job, "credits": credits, **rollups.changes(**job, jobs=1, held=credits)}
+    params = _hold_parameters(job)
     if statements.dialect_name == "postgresql":
         taken = statements.first(_HOLD_IN_ONE_STATEMENT, params)
     else:  # in the caller's transaction
@@ -734,6 +729,12 @@ def _take(statements: _Statements, payer: Payer, job: dict[str, Any]) -> tuple[i
     if taken is None:
         raise _refusal(statements, payer, credits)
     return int(taken[0]), int(taken[1])
+
+
+def _hold_parameters(job: dict[str, Any]) -> dict[str, Any]:
+    """What the hold's statements take: the job's fields, the credits, the rollup's changes."""
+    credits = job["held_credits"]
+    return {**job, "credits": credits, **rollups.changes(**job, jobs=1, held=credits)}
 
 
 def _refusal(statements: _Statements, payer: Payer, credits: int) -> BudgetExceeded:

@@ -423,24 +423,22 @@ class Hot:
         return prepare(statement, self._dialect)
 
     def _execute(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
-        values = prepared.parameters(params)
-        cursor = self._connection.cursor()
-        try:
-            cursor.execute(prepared.sql, values)
-        except self._dialect.loaded_dbapi.Error as error:
-            raise self._translated(error, prepared.sql, cursor) from error
-        return cursor
+        return self._run(prepared.sql, prepared.parameters(params))
 
     def plain(self, sql: str) -> None:
         """A statement without parameters (BEGIN, COMMIT, SAVEPOINT...)."""
-        self._plain(sql)
+        self._run(sql)
 
-    def _plain(self, sql: str) -> None:
+    def _run(self, sql: str, values: dict[str, Any] | None = None) -> Any:
         cursor = self._connection.cursor()
         try:
-            cursor.execute(sql)
+            if values is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, values)
         except self._dialect.loaded_dbapi.Error as error:
             raise self._translated(error, sql, cursor) from error
+        return cursor
 
     def _translated(self, error: Any, sql: str, cursor: Any) -> Exception:
         gone = self._dialect.is_disconnect(error, self._connection.dbapi_connection, cursor)
