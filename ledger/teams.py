@@ -222,9 +222,10 @@ class KeyIdentity:
 def identify(session: Session, secret: str | None) -> KeyIdentity | None:
     """The live key for a presented secret, in one indexed lookup by hash; None if unknown or
     revoked. Cheap enough to run inside the transaction that uses it."""
-    if not secret or not KEY_RE.fullmatch(secret):
+    key_hash = hash_of_presented(secret)
+    if key_hash is None:
         return None
-    row = session.execute(_IDENTIFY, {"key_hash": hash_key(secret)}).first()
+    row = session.execute(_IDENTIFY, {"key_hash": key_hash}).first()
     return None if row is None else KeyIdentity(*row)
 
 
@@ -240,11 +241,12 @@ def authenticate(session: Session, secret: str | None) -> tuple[ApiKey, Team] | 
 
     The lookup is by hash, so the time taken does not depend on how much of a guess was right.
     """
-    if not secret or not KEY_RE.fullmatch(secret):
+    key_hash = hash_of_presented(secret)
+    if key_hash is None:
         return None
     row = session.execute(
         select(ApiKey, Team)
         .join(Team, Team.id == ApiKey.team_id)
-        .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
     ).first()
     return None if row is None else (row[0], row[1])
