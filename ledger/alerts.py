@@ -1,5 +1,7 @@
-"""Budget alerts: an outbox written in the same transaction as the movement behind them, and
-its delivery to ``LEDGER_ALERT_WEBHOOK_URL`` as Slack-compatible JSON.
+"""Budget alerts: an outbox written in the same transaction as the movement behind them (but for
+a threshold crossed by a create's hold, written just after the hold commits, in a transaction of
+its own, to keep the create path's transaction short), and its delivery to
+``LEDGER_ALERT_WEBHOOK_URL`` as Slack-compatible JSON.
 
 Each alert has a dedupe key, one per crossing (``overrun:<job>``, ``threshold:<balance>:<pct>``
 for a threshold of one team's period), so the same crossing recorded twice, by a retry or a second
