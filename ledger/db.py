@@ -336,9 +336,11 @@ class GroupCommit:
     same pages (the team's balance row, the right-hand edges of the same indexes): N holds
     committed together write about what one does alone. A request hands its write in; whoever
     gets to the process's writers first runs every write handed in so far in one transaction,
-    each in a savepoint of its own (so that one refused hold changes nothing for the others),
-    commits, and tells each its outcome. Alone, a request runs its own write at once: no
-    waiting for company.
+    commits, and tells each its outcome. If one of them fails (a refused hold), the transaction
+    is rolled back and the batch run again, each write in a savepoint of its own, so that one
+    failure changes nothing for the others; savepoints cost two statements per write, and
+    failures are rare, so they are paid only then. Alone, a request runs its own write at
+    once: no waiting for company.
     """
 
     def __init__(self, database: Database) -> None:
@@ -367,18 +369,8 @@ class GroupCommit:
         try:
             with self._database._write_lock, self._database.hot() as hot:
                 batch = self._take_pending()  # all that came while we waited for the lock
-                hot.plain("BEGIN IMMEDIATE")
-                try:
-                    if len(batch) == 1:
-                        batch[0].value = batch[0].run(hot)
-                    else:
-                        for work in batch:
-                            _in_savepoint(hot, work)
-                    hot.plain("COMMIT" if any(w.error is None for w in batch) else "ROLLBACK")
-                except BaseException:
-                    with contextlib.suppress(DBAPIError):
-                        hot.plain("ROLLBACK")
-                    raise
+                if not _all_at_once(hot, batch):
+                    _each_in_savepoint(hot, batch)
         except BaseException as error:  # nothing was committed: every write failed with it
             batch = batch or self._take_pending()
             for work in batch:
@@ -388,14 +380,46 @@ class GroupCommit:
                 work.done = True
 
 
-def _in_savepoint(hot: Hot, work: _Work[Any]) -> None:
-    hot.plain("SAVEPOINT write")
+def _all_at_once(hot: Hot, batch: list[_Work[Any]]) -> bool:
+    """Run the batch's writes in one transaction and commit them; False, having changed
+    nothing, if one of them failed (then each must run in a savepoint of its own)."""
+    hot.plain("BEGIN IMMEDIATE")
     try:
-        work.value = work.run(hot)
-    except Exception as error:  # this write's own failure (a refused hold): undo just it
-        hot.plain("ROLLBACK TO write")
-        work.error = error
-    hot.plain("RELEASE write")
+        values = [work.run(hot) for work in batch]
+    except Exception as error:
+        hot.plain("ROLLBACK")
+        if len(batch) == 1:  # alone, its failure is its outcome
+            batch[0].error = error
+            return True
+        return False
+    except BaseException:
+        with contextlib.suppress(DBAPIError):
+            hot.plain("ROLLBACK")
+        raise
+    hot.plain("COMMIT")
+    for work, value in zip(batch, values, strict=True):
+        work.value = value
+    return True
+
+
+def _each_in_savepoint(hot: Hot, batch: list[_Work[Any]]) -> None:
+    """Run the batch's writes again, each in a savepoint (one refused hold changes nothing for
+    the others), and commit those that succeeded."""
+    hot.plain("BEGIN IMMEDIATE")
+    try:
+        for work in batch:
+            hot.plain("SAVEPOINT write")
+            try:
+                work.value = work.run(hot)
+            except Exception as error:  # this write's own failure: undo just it
+                hot.plain("ROLLBACK TO write")
+                work.error = error
+            hot.plain("RELEASE write")
+        hot.plain("COMMIT" if any(w.error is None for w in batch) else "ROLLBACK")
+    except BaseException:
+        with contextlib.suppress(DBAPIError):
+            hot.plain("ROLLBACK")
+        raise
 
 
 class Hot:

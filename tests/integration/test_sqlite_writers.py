@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from ledger import accounting, teams
-from ledger.db import Database, upgrade
+from ledger.db import Database, Hot, upgrade
 from ledger.errors import BudgetExceeded
+from ledger.models import WorkerBeat
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -108,6 +111,51 @@ def test_writes_handed_in_together_commit_together_and_a_refusal_spoils_none(
             team = teams.get_team(session, "a")
             balance = accounting.balance_of(session, team)
         assert (balance.held, balance.available) == (500, 0)
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_a_write_that_fails_half_way_in_a_group_is_undone_and_the_others_kept(
+    database_url: str,
+) -> None:
+    """Writes handed in together run in one transaction; one of them writes, then fails: the
+    group runs again with a savepoint per write, so its row is gone and the others' are kept."""
+    first, second = _two_processes_worth(database_url)
+    try:
+        outcomes: dict[str, str] = {}
+
+        def write(name: str) -> Callable[[Hot], str]:
+            def run(hot: Hot) -> str:
+                hot.plain(
+                    "INSERT INTO worker_beats (name, started_at, beat_at, sweeps) "
+                    f"VALUES ('{name}', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 0)"
+                )
+                if name == "w3":
+                    raise RuntimeError("failed after writing")
+                return name
+
+            return run
+
+        def hand_in(name: str) -> None:
+            try:
+                outcomes[name] = second.write_together(write(name))
+            except RuntimeError as error:
+                outcomes[name] = str(error)
+
+        with first._write_lock:  # everyone queues behind this, then goes as one group
+            threads = [threading.Thread(target=hand_in, args=(f"w{i}",)) for i in range(6)]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.15)
+        for thread in threads:
+            thread.join()
+        assert outcomes == {f"w{i}": f"w{i}" for i in range(6) if i != 3} | {
+            "w3": "failed after writing"
+        }
+        with second.read() as session:
+            names = session.scalars(select(WorkerBeat.name).order_by(WorkerBeat.name)).all()
+        assert names == ["w0", "w1", "w2", "w4", "w5"]
     finally:
         first.dispose()
         second.dispose()
