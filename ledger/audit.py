@@ -98,7 +98,7 @@ def _replay_journal(
         Entry.from_account,
         Entry.to_account,
         Entry.credits,
-    ).order_by(Entry.balance_id, Entry.id)
+    ).order_by(Entry.id)  # each balance's entries in the order they were written
     balance_teams = dict(session.execute(select(Balance.id, Balance.team_id)).all())
     for entry_id, balance_id, team_id, job_id, kind, source, target, credits in _stream(
         session, query

@@ -204,7 +204,23 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        UniqueConstraint("team_id", "idempotency_key"),
+        # Unique where set. Partial, so that a create without an Idempotency-Key (most of them)
+        # and a job not yet answered write no entry in these indexes.
+        Index(
+            "uq_jobs_team_id_idempotency_key",
+            "team_id",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index(
+            "uq_jobs_upstream_id",
+            "upstream_id",
+            unique=True,
+            sqlite_where=text("upstream_id IS NOT NULL"),
+            postgresql_where=text("upstream_id IS NOT NULL"),
+        ),
         CheckConstraint(_enum_check("status", JobStatus), name="status_known"),
         CheckConstraint("kind IN ('video', 'image', 'audio')", name="kind_known"),
         CheckConstraint("estimated_credits >= 0", name="estimate_not_negative"),
@@ -229,12 +245,12 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
     key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
-    balance_id: Mapped[int] = mapped_column(ForeignKey("balances.id"), index=True)
+    balance_id: Mapped[int] = mapped_column(ForeignKey("balances.id"))
     endpoint: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(8))  # video | image | audio: where its project lives
     model: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12))
-    upstream_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    upstream_id: Mapped[str | None] = mapped_column(String(128))
     estimated_credits: Mapped[int] = mapped_column(BigInteger)
     held_credits: Mapped[int] = mapped_column(BigInteger)
     charged_credits: Mapped[int | None] = mapped_column(BigInteger)
@@ -308,7 +324,6 @@ class Entry(Base):
             postgresql_where=text(_ONCE_PER_JOB_SQL),
         ),
         Index("ix_entries_team_id_created_at", "team_id", "created_at"),
-        Index("ix_entries_balance_id", "balance_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -6,11 +6,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
-from ledger import db
+from ledger import accounting, db, teams
 from ledger.db import Database
-from ledger.models import Base
+from ledger.models import Base, Entry, Job
 
 
 def test_models_and_migrations_agree(database: Database) -> None:
@@ -47,3 +48,30 @@ def test_concurrent_upgrades_on_postgresql_do_not_collide(postgres, database_url
         for d in databases:
             d.dispose()
         postgres.drop(fresh)
+
+
+def test_leaner_indexes_keep_the_jobs_and_their_uniqueness(database: Database) -> None:
+    """0006 rebuilds the jobs table on SQLite: jobs written before it are all still there, and an
+    upstream id or a team's Idempotency-Key is still unique where set."""
+    url = database.url.render_as_string(hide_password=False)
+    command.downgrade(db.alembic_config(url), "0005")
+    with database.write() as session:
+        team = teams.create_team(session, "a", budget_credits=1_000)
+        for number, key in enumerate(("k1", None, None)):
+            job = accounting.reserve(
+                session, team.id, 10, endpoint="image-to-video", kind="video", idempotency_key=key
+            )
+            session.execute(update(Job).where(Job.id == job.id).values(upstream_id=f"up-{number}"))
+    db.upgrade(database)
+    assert db.is_current(database)
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 3
+        assert session.scalar(select(func.count()).select_from(Entry)) == 4  # allocation + 3
+        assert accounting.balance_of(session, teams.get_team(session, "a")).held == 30
+    with database.write() as session:  # more jobs without a key or an upstream id: fine
+        for _ in range(2):
+            accounting.reserve(session, team.id, 10, endpoint="image-to-video", kind="video")
+    for change in ({"upstream_id": "up-0"}, {"idempotency_key": "k1"}):
+        with pytest.raises(IntegrityError), database.write() as session:
+            job = accounting.reserve(session, team.id, 10, endpoint="image-to-video", kind="video")
+            session.execute(update(Job).where(Job.id == job.id).values(**change))
