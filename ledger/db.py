@@ -50,7 +50,12 @@ class Database:
         **engine_options: Any,
     ) -> None:
         self.url = make_url(url)
-        self.engine = _make_engine(url, sqlite_busy_timeout_ms, **engine_options)
+        regular = dict(engine_options)
+        if self.url.get_backend_name() != "sqlite":
+            # Off the create path a round trip per checkout is cheap: a connection that died with
+            # the server (a restart) is found and replaced, instead of failing a request.
+            regular.setdefault("pool_pre_ping", True)
+        self.engine = _make_engine(url, sqlite_busy_timeout_ms, **regular)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(ledger_write=True), expire_on_commit=False
@@ -192,8 +197,8 @@ def _locked() -> OperationalError:
 def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        # No pre-ping (a round trip on every checkout, on the hot path): a connection found dead
-        # fails its request with 503 and SQLAlchemy drops the pool's stale connections.
+        # The create path's engine has no pre-ping (a round trip on every checkout): there a
+        # connection found dead fails its request with 503 and the pool is dropped (Hot).
         options.setdefault("pool_size", 10)
         return create_engine(url, **options)
 
