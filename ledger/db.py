@@ -392,7 +392,8 @@ def _all_at_once(hot: Hot, batch: list[_Work[Any]]) -> bool:
     try:
         values = [work.run(hot) for work in batch]
     except Exception as error:
-        hot.plain("ROLLBACK")
+        with contextlib.suppress(DBAPIError):  # (an error may have ended the transaction)
+            hot.plain("ROLLBACK")
         if len(batch) == 1:  # alone, its failure is its outcome
             batch[0].error = error
             return True
