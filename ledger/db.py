@@ -196,16 +196,15 @@ def _locked() -> OperationalError:
 
 def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
     parsed = make_url(url)
+    options.setdefault("pool_size", 10)  # (reopening a SQLite connection costs its PRAGMAs)
     if parsed.get_backend_name() != "sqlite":
         # The create path's engine has no pre-ping (a round trip on every checkout): there a
         # connection found dead fails its request with 503 and the pool is dropped (Hot).
-        options.setdefault("pool_size", 10)
         return create_engine(url, **options)
 
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    options.setdefault("pool_size", 10)  # reopening a SQLite connection costs its PRAGMAs
     connect_args = options.pop("connect_args", {})
     connect_args.setdefault("timeout", busy_timeout_ms / 1000)
     connect_args.setdefault("check_same_thread", False)
@@ -392,15 +391,13 @@ def _all_at_once(hot: Hot, batch: list[_Work[Any]]) -> bool:
     try:
         values = [work.run(hot) for work in batch]
     except Exception as error:
-        with contextlib.suppress(DBAPIError):  # (an error may have ended the transaction)
-            hot.plain("ROLLBACK")
+        _roll_back(hot)
         if len(batch) == 1:  # alone, its failure is its outcome
             batch[0].error = error
             return True
         return False
     except BaseException:
-        with contextlib.suppress(DBAPIError):
-            hot.plain("ROLLBACK")
+        _roll_back(hot)
         raise
     hot.plain("COMMIT")
     for work, value in zip(batch, values, strict=True):
@@ -423,9 +420,13 @@ def _each_in_savepoint(hot: Hot, batch: list[_Work[Any]]) -> None:
             hot.plain("RELEASE write")
         hot.plain("COMMIT" if any(w.error is None for w in batch) else "ROLLBACK")
     except BaseException:
-        with contextlib.suppress(DBAPIError):
-            hot.plain("ROLLBACK")
+        _roll_back(hot)
         raise
+
+
+def _roll_back(hot: Hot) -> None:
+    with contextlib.suppress(DBAPIError):  # an error may have ended the transaction already
+        hot.plain("ROLLBACK")
 
 
 class Hot:
