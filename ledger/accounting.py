@@ -607,12 +607,19 @@ def _hold_by_key_in_one_statement(
 
 
 def _opened(database: Database, payer: Payer, now: datetime) -> Payer:
-    """The payer with its current period's balance, opened if this is the period's first hold."""
+    """:func:`_with_balance` in a write transaction of its own."""
     if payer.balance_id is not None:
         return payer
     with database.write() as session:
-        team = session.get_one(Team, payer.team_id)
-        return replace(payer, balance_id=current_balance(session, team, now).id)
+        return _with_balance(session, payer, now)
+
+
+def _with_balance(session: Session, payer: Payer, now: datetime) -> Payer:
+    """The payer with its current period's balance, opened if this is the period's first hold."""
+    if payer.balance_id is not None:
+        return payer
+    team = session.get_one(Team, payer.team_id)
+    return replace(payer, balance_id=current_balance(session, team, now).id)
 
 
 def _paid_by(payer: Payer) -> dict[str, Any]:
@@ -652,9 +659,7 @@ def reserve(
     payer = Payer(*row)
     if key is not None:
         payer = replace(payer, key_id=key.id, key_cap=key.max_credits_per_request)
-    if payer.balance_id is None:  # the first hold of a period opens it
-        opened = current_balance(session, session.get_one(Team, team_id), now)
-        payer = replace(payer, balance_id=opened.id)
+    payer = _with_balance(session, payer, now)  # the first hold of a period opens it
     values = {
         **_job_row(
             credits,
