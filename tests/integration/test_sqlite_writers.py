@@ -3,6 +3,7 @@ busy timeout as the limit of a wait; the create path's writes of one process com
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,18 @@ def _two_processes_worth(database_url: str) -> tuple[Database, Database]:
     first = Database(database_url, sqlite_busy_timeout_ms=300)
     upgrade(first)
     return first, Database(database_url, sqlite_busy_timeout_ms=300)
+
+
+def _queued_behind(holder: Database, calls: list[Callable[[], None]]) -> None:
+    """Run the calls in threads while ``holder`` keeps the writers' lock: their writes pile up
+    behind it, then go as one group."""
+    with holder._write_lock:
+        threads = [threading.Thread(target=call) for call in calls]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.15)
+    for thread in threads:
+        thread.join()
 
 
 def test_a_writer_waits_for_another_then_writes(database_url: str) -> None:
@@ -99,13 +112,7 @@ def test_writes_handed_in_together_commit_together_and_a_refusal_spoils_none(
             except BudgetExceeded:
                 outcomes.append("refused")
 
-        with first._write_lock:  # everyone queues behind this
-            threads = [threading.Thread(target=create) for _ in range(8)]
-            for thread in threads:
-                thread.start()
-            time.sleep(0.15)
-        for thread in threads:
-            thread.join()
+        _queued_behind(first, [create] * 8)
         assert sorted(outcomes) == ["held"] * 5 + ["refused"] * 3
         with second.read() as session:
             team = teams.get_team(session, "a")
@@ -143,13 +150,7 @@ def test_a_write_that_fails_half_way_in_a_group_is_undone_and_the_others_kept(
             except RuntimeError as error:
                 outcomes[name] = str(error)
 
-        with first._write_lock:  # everyone queues behind this, then goes as one group
-            threads = [threading.Thread(target=hand_in, args=(f"w{i}",)) for i in range(6)]
-            for thread in threads:
-                thread.start()
-            time.sleep(0.15)
-        for thread in threads:
-            thread.join()
+        _queued_behind(first, [functools.partial(hand_in, f"w{i}") for i in range(6)])
         assert outcomes == {f"w{i}": f"w{i}" for i in range(6) if i != 3} | {
             "w3": "failed after writing"
         }
