@@ -53,6 +53,12 @@ def _hold(database: Database, key_hash: str, credits: int) -> None:
     assert hold is not None and hold.credits == credits
 
 
+def _key_hash(database: Database) -> str:
+    """The hash of a new key of the hot team, as the create path looks it up."""
+    with database.write() as session:
+        return teams.hash_key(teams.create_key(session, "hot").secret)
+
+
 def _team(database: Database) -> int:
     with database.write() as session:
         return teams.create_team(session, "hot", budget_credits=BUDGET).id
@@ -87,8 +93,7 @@ def test_racing_threads_never_take_more_than_the_budget(database_url: str, path:
     database = Database(database_url, pool_size=20)
     try:
         team_id = _team(database)
-        with database.write() as session:
-            key_hash = teams.hash_key(teams.create_key(session, "hot").secret)
+        key_hash = _key_hash(database)
         barrier = threading.Barrier(THREADS)
 
         def race(seed: int) -> list[int]:
@@ -149,8 +154,7 @@ def test_racing_processes_never_take_more_than_the_budget(database_url: str) -> 
     database = Database(database_url)
     try:
         team_id = _team(database)
-        with database.write() as session:
-            key_hash = teams.hash_key(teams.create_key(session, "hot").secret)
+        key_hash = _key_hash(database)
         start_at = time.time() + 5  # time enough for both to start and connect
         processes = [
             subprocess.Popen(
