@@ -1,11 +1,14 @@
 """What `ledger serve` costs on the create path, measured side by side in one run.
 
-    python bench/proxy_bench.py [--rounds 3] [--latency-seconds 8] [--load-seconds 10]
+    python bench/proxy_bench.py [--rounds 3] [--latency-seconds 6] [--load-seconds 8]
                                 [--configs 2x8,4x4] [--postgres-url URL | --no-postgres]
+                                [--no-floor] [--commit REV]
 
 Starts `ledger simulator` (the upstream) and, for each gunicorn setting WORKERSxTHREADS:
-the bare Flask + httpx pass-through (bench/passthrough_app.py), `ledger serve` on a fresh SQLite
-file and `ledger serve` on a fresh PostgreSQL database. Each round measures every variant in turn,
+the bare Flask + httpx pass-through (bench/passthrough_app.py), the floor for any ledger
+(bench/floor_app.py: the pass-through plus a create's two durable writes, on SQLite and on
+PostgreSQL; `--no-floor` leaves it out), `ledger serve` on a fresh SQLite file and `ledger serve`
+on a fresh PostgreSQL database. Each round measures every variant in turn,
 direct-to-simulator first, with wrk and bench/proxy_create.lua (POST /v1/image-to-video, one hot
 team with a budget far beyond the run): 1 connection (median and p99 latency; the ADDED latency is
 the variant's minus direct's) and 32 connections (requests/s, p99). The simulator is reset before
@@ -44,9 +47,11 @@ import httpx
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "proxy_create.lua"
 PASSTHROUGH = HERE / "passthrough_app.py"
+FLOOR = HERE / "floor_app.py"
 ENDPOINT = "/v1/image-to-video"
 CREDITS_PER_CREATE = 90  # bench/proxy_create.lua: 30 fps x 3 s x 1 credit
 HOT_BUDGET = 10**12
+FLOOR_KEY = "floor-key"  # bench/floor_app.py's one key
 TIGHT_CREATES = 500
 SIMULATOR_CREDITS = 10**15  # the upstream account never runs dry during the run
 SIMULATOR_ARGS = ["--workers", "2", "--threads", "8", "--start-credits", str(SIMULATOR_CREDITS)]
@@ -474,18 +479,47 @@ def run_config(
         Variant("pass-through", passthrough.url, "bench-token", passthrough.process.pid)
     )
 
-    databases: list[tuple[str, str]] = [
-        ("ledger SQLite", f"sqlite:///{workdir / f'ledger-{label}.db'}")
-    ]
+    databases: list[tuple[str, str]] = [("SQLite", f"sqlite:///{workdir / f'ledger-{label}.db'}")]
     if args.postgres_url:
         name = f"ledger_bench_{os.getpid()}_{workers}x{threads}"
-        databases.append(("ledger PostgreSQL", postgres_database(stack, args.postgres_url, name)))
+        databases.append(("PostgreSQL", postgres_database(stack, args.postgres_url, name)))
+    if args.floor:
+        for kind, _ in databases:
+            database_url = (
+                f"sqlite:///{workdir / f'floor-{label}.db'}"
+                if kind == "SQLite"
+                else postgres_database(
+                    stack, args.postgres_url, f"floor_bench_{os.getpid()}_{workers}x{threads}"
+                )
+            )
+            port = free_port()
+            floor = start_server(
+                stack,
+                f"floor-{kind}-{label}",
+                [
+                    sys.executable,
+                    str(FLOOR),
+                    "--port",
+                    str(port),
+                    "--upstream",
+                    simulator_url,
+                    "--database",
+                    database_url,
+                    *gunicorn,
+                ],
+                "/healthz",
+                port,
+                env={},
+                workdir=workdir,
+            )
+            variants.append(Variant(f"floor {kind}", floor.url, FLOOR_KEY, floor.process.pid))
 
     no_scheduler = not args.scheduler and has_option("serve", "--no-scheduler")
     extra = ["--no-scheduler"] if no_scheduler else []
     envs: dict[str, dict[str, str]] = {}
     servers: list[Server] = []
-    for name, database_url in databases:
+    for kind, database_url in databases:
+        name = f"ledger {kind}"
         env = {
             "LEDGER_DATABASE_URL": database_url,
             "LEDGER_UPSTREAM_URL": simulator_url,
@@ -542,6 +576,12 @@ def main() -> int:
         help="an existing database to connect to; the bench creates and drops its own",
     )
     parser.add_argument("--no-postgres", dest="postgres_url", action="store_const", const="")
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="leave out bench/floor_app.py (the pass-through plus a create's two durable writes)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--scheduler",
@@ -676,6 +716,11 @@ def report(results: list[ConfigResult]) -> None:
             f"target PostgreSQL throughput >= {TARGET_POSTGRES_RATIO} x pass-through: "
             f"{pg_ratio:.2f} at {best_pg.label}, {verdict(pg_ratio >= TARGET_POSTGRES_RATIO)}"
         )
+    for kind in ("SQLite", "PostgreSQL"):
+        floors = [(r.label, ratio(r, f"floor {kind}")) for r in results]
+        shown = ", ".join(f"{share:.2f} at {label}" for label, share in floors if share)
+        if shown:
+            print(f"floor on {kind} (no ledger can do less; bench/floor_app.py): {shown} x pass")
     checks = [c for r in results for c in r.checks]
     print(f"zero overspend in every tight-budget run: {verdict(all(c.ok for c in checks))}")
 
