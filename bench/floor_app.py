@@ -11,9 +11,10 @@ transactions (no SQLAlchemy, no validation, no pricing table, no log line, no me
 
 On SQLite each thread keeps its own connection (WAL, ``synchronous=NORMAL``, as ledger) and
 writers of all processes take turns on a blocking ``flock``; on PostgreSQL each thread keeps its
-own psycopg connection in autocommit and the hold is one statement. No ledger can do less and
-keep the contract's promises, so (floor's req/s) / (pass-through's req/s) bounds what the
-ledger can reach on this machine (bench/proxy_bench.py runs it beside the others):
+own psycopg connection in autocommit and the hold is one statement. A ledger that keeps the
+contract's promises can hardly do less (it could commit the writes of concurrent requests
+together, as ledger does on SQLite), so (floor's req/s) / (pass-through's req/s) is about the
+most a ledger can reach on this machine (bench/proxy_bench.py runs it beside the others):
 
     python bench/floor_app.py --port P --upstream http://127.0.0.1:S --database URL [...]
 """

@@ -720,7 +720,7 @@ def report(results: list[ConfigResult]) -> None:
         floors = [(r.label, ratio(r, f"floor {kind}")) for r in results]
         shown = ", ".join(f"{share:.2f} at {label}" for label, share in floors if share)
         if shown:
-            print(f"floor on {kind} (no ledger can do less; bench/floor_app.py): {shown} x pass")
+            print(f"floor on {kind} (two durable writes alone, floor_app.py): {shown} x pass")
     checks = [c for r in results for c in r.checks]
     print(f"zero overspend in every tight-budget run: {verdict(all(c.ok for c in checks))}")
 
