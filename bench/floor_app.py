@@ -21,7 +21,6 @@ most a ledger can reach on this machine (bench/proxy_bench.py runs it beside the
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import sqlite3
@@ -29,9 +28,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 from flask import Flask, Response, request
-from gunicorn.app.base import BaseApplication
+from passthrough_app import (
+    as_response,
+    bench_app,
+    forward,
+    serve,
+    server_arguments,
+    upstream_client,
+)
 
 KEY = "floor-key"
 BUDGET = 10**12
@@ -184,16 +189,11 @@ def open_store(database: str) -> tuple[type[Sqlite] | type[Postgres], str]:
 
 
 def create_app(upstream_url: str, database: str) -> Flask:
-    client = httpx.Client(
-        base_url=upstream_url.rstrip("/"),
-        headers={"accept": "application/json", "authorization": "Bearer floor"},
-        timeout=httpx.Timeout(60.0, connect=5.0, pool=5.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-    )
+    client = upstream_client(upstream_url, "floor")
     kind, target = open_store(database)
     store = kind(target)
     keys = {f"Bearer {KEY}": 1}
-    app = Flask("floor")
+    app = bench_app("floor")
 
     @app.post("/v1/<tool>")
     def create(tool: str) -> Response:
@@ -204,61 +204,21 @@ def create_app(upstream_url: str, database: str) -> Flask:
         job_id = store.hold(estimate)
         if job_id is None:
             return Response('{"error":"over budget"}', status=402, content_type="application/json")
-        reply = client.post(
-            f"/v1/{tool}", content=body, headers={"content-type": "application/json"}
-        )
+        reply = forward(client, tool, body)
         upstream_id = reply.json().get("id") if reply.status_code == 200 else None
         store.record(job_id, upstream_id)
-        content_type = reply.headers.get("content-type", "application/json")
-        return Response(reply.content, status=reply.status_code, content_type=content_type)
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return Response('{"status":"ok"}', content_type="application/json")
+        return as_response(reply)
 
     return app
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, upstream_url: str, database: str, settings: dict[str, Any]) -> None:
-        self._upstream_url = upstream_url
-        self._database = database
-        self._settings = settings
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._settings.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return create_app(self._upstream_url, self._database)  # in each worker, after the fork
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True)
+    parser = server_arguments(__doc__.splitlines()[0])
     parser.add_argument("--database", required=True, help="sqlite:///PATH or postgresql://...")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     kind, target = open_store(args.database)
     kind.prepare(target)  # once, before the workers fork
-    settings = {  # the same gunicorn settings as `ledger serve` (ledger/web/server.py)
-        "bind": f"{args.host}:{args.port}",
-        "workers": args.workers,
-        "threads": args.threads,
-        "worker_class": "gthread",
-        "keepalive": 5,
-        "graceful_timeout": 65,
-        "timeout": 90,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "warning",
-        "proc_name": "floor",
-    }
-    _Gunicorn(args.upstream, args.database, settings).run()
+    serve(lambda: create_app(args.upstream, args.database), args, "floor")
 
 
 if __name__ == "__main__":

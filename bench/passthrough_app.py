@@ -10,6 +10,7 @@ class and settings as ``ledger serve``:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,24 +18,29 @@ from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
 
 
-def create_app(upstream_url: str) -> Flask:
-    client = httpx.Client(
+def upstream_client(upstream_url: str, token: str) -> httpx.Client:
+    """One shared, pooled client for the upstream (bench/floor_app.py uses it too)."""
+    return httpx.Client(
         base_url=upstream_url.rstrip("/"),
-        headers={"accept": "application/json", "authorization": "Bearer passthrough"},
+        headers={"accept": "application/json", "authorization": f"Bearer {token}"},
         timeout=httpx.Timeout(60.0, connect=5.0, pool=5.0),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
     )
-    app = Flask("passthrough")
 
-    @app.post("/v1/<tool>")
-    def create(tool: str) -> Response:
-        reply = client.post(
-            f"/v1/{tool}",
-            content=request.get_data(cache=False),
-            headers={"content-type": "application/json"},
-        )
-        content_type = reply.headers.get("content-type", "application/json")
-        return Response(reply.content, status=reply.status_code, content_type=content_type)
+
+def forward(client: httpx.Client, tool: str, body: bytes) -> httpx.Response:
+    return client.post(f"/v1/{tool}", content=body, headers={"content-type": "application/json"})
+
+
+def as_response(reply: httpx.Response) -> Response:
+    """Upstream's status, body and content type, as they are."""
+    content_type = reply.headers.get("content-type", "application/json")
+    return Response(reply.content, status=reply.status_code, content_type=content_type)
+
+
+def bench_app(name: str) -> Flask:
+    """A Flask app with the ``/healthz`` the bench waits for."""
+    app = Flask(name)
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -43,9 +49,30 @@ def create_app(upstream_url: str) -> Flask:
     return app
 
 
+def create_app(upstream_url: str) -> Flask:
+    client = upstream_client(upstream_url, "passthrough")
+    app = bench_app("passthrough")
+
+    @app.post("/v1/<tool>")
+    def create(tool: str) -> Response:
+        return as_response(forward(client, tool, request.get_data(cache=False)))
+
+    return app
+
+
+def server_arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    return parser
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, upstream_url: str, settings: dict[str, Any]) -> None:
-        self._upstream_url = upstream_url
+    def __init__(self, load: Callable[[], Flask], settings: dict[str, Any]) -> None:
+        self._load = load
         self._settings = settings
         super().__init__()
 
@@ -54,18 +81,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app(self._upstream_url)  # in each worker, after the fork
+        return self._load()  # in each worker, after the fork
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
-    args = parser.parse_args()
-    # The same gunicorn settings as `ledger serve` (ledger/web/server.py).
+def serve(load: Callable[[], Flask], args: argparse.Namespace, name: str) -> None:
+    """Serve the app ``load`` builds with the same gunicorn settings as `ledger serve`
+    (ledger/web/server.py)."""
     settings = {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers,
@@ -77,9 +98,14 @@ def main() -> None:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
-        "proc_name": "passthrough",
+        "proc_name": name,
     }
-    _Gunicorn(args.upstream, settings).run()
+    _Gunicorn(load, settings).run()
+
+
+def main() -> None:
+    args = server_arguments(__doc__.splitlines()[0]).parse_args()
+    serve(lambda: create_app(args.upstream), args, "passthrough")
 
 
 if __name__ == "__main__":

@@ -444,6 +444,26 @@ class ConfigResult:
         return next((v for v in self.variants if v.name.startswith(prefix)), None)
 
 
+def fresh_databases(
+    stack: ExitStack, prefix: str, label: str, workdir: Path, args: argparse.Namespace
+) -> list[tuple[str, str]]:
+    """A fresh SQLite file and, unless --no-postgres, a fresh PostgreSQL database: (kind, URL)."""
+    databases = [("SQLite", f"sqlite:///{workdir / f'{prefix}-{label}.db'}")]
+    if args.postgres_url:
+        name = f"{prefix}_bench_{os.getpid()}_{label}"
+        databases.append(("PostgreSQL", postgres_database(stack, args.postgres_url, name)))
+    return databases
+
+
+def start_bench_app(
+    stack: ExitStack, script: Path, name: str, argv: list[str], workdir: Path
+) -> Server:
+    """One of bench/'s own servers (the pass-through, the floor) on a free port."""
+    port = free_port()
+    command = [sys.executable, str(script), "--port", str(port), *argv]
+    return start_server(stack, name, command, "/healthz", port, env={}, workdir=workdir)
+
+
 def run_config(
     stack: ExitStack,
     workers: int,
@@ -454,66 +474,23 @@ def run_config(
 ) -> ConfigResult:
     label = f"{workers}x{threads}"
     gunicorn = ["--workers", str(workers), "--threads", str(threads)]
+    upstream = ["--upstream", simulator_url]
     print(f"\n== workers x threads = {label} ==", flush=True)
     variants = [Variant("direct", simulator_url, "bench-token")]
 
-    port = free_port()
-    passthrough = start_server(
-        stack,
-        f"passthrough-{label}",
-        [
-            sys.executable,
-            str(PASSTHROUGH),
-            "--port",
-            str(port),
-            "--upstream",
-            simulator_url,
-            *gunicorn,
-        ],
-        "/healthz",
-        port,
-        env={},
-        workdir=workdir,
+    passthrough = start_bench_app(
+        stack, PASSTHROUGH, f"passthrough-{label}", [*upstream, *gunicorn], workdir
     )
     variants.append(
         Variant("pass-through", passthrough.url, "bench-token", passthrough.process.pid)
     )
-
-    databases: list[tuple[str, str]] = [("SQLite", f"sqlite:///{workdir / f'ledger-{label}.db'}")]
-    if args.postgres_url:
-        name = f"ledger_bench_{os.getpid()}_{workers}x{threads}"
-        databases.append(("PostgreSQL", postgres_database(stack, args.postgres_url, name)))
     if args.floor:
-        for kind, _ in databases:
-            database_url = (
-                f"sqlite:///{workdir / f'floor-{label}.db'}"
-                if kind == "SQLite"
-                else postgres_database(
-                    stack, args.postgres_url, f"floor_bench_{os.getpid()}_{workers}x{threads}"
-                )
-            )
-            port = free_port()
-            floor = start_server(
-                stack,
-                f"floor-{kind}-{label}",
-                [
-                    sys.executable,
-                    str(FLOOR),
-                    "--port",
-                    str(port),
-                    "--upstream",
-                    simulator_url,
-                    "--database",
-                    database_url,
-                    *gunicorn,
-                ],
-                "/healthz",
-                port,
-                env={},
-                workdir=workdir,
-            )
+        for kind, database_url in fresh_databases(stack, "floor", label, workdir, args):
+            argv = [*upstream, "--database", database_url, *gunicorn]
+            floor = start_bench_app(stack, FLOOR, f"floor-{kind}-{label}", argv, workdir)
             variants.append(Variant(f"floor {kind}", floor.url, FLOOR_KEY, floor.process.pid))
 
+    databases = fresh_databases(stack, "ledger", label, workdir, args)
     no_scheduler = not args.scheduler and has_option("serve", "--no-scheduler")
     extra = ["--no-scheduler"] if no_scheduler else []
     envs: dict[str, dict[str, str]] = {}
