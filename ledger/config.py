@@ -37,6 +37,7 @@ class Settings:
     unknown_hold_hours: float = 24.0
     alert_webhook_url: str | None = None
     usd_per_credit: float | None = None
+    plan: str = "creator"  # the company's Magic Hour plan: what it runs when a request names none
 
     @property
     def resolved_database_url(self) -> str:
@@ -64,6 +65,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "unknown_hold_hours": ("LEDGER_UNKNOWN_HOLD_HOURS", "unknown_hold_hours"),
     "alert_webhook_url": ("LEDGER_ALERT_WEBHOOK_URL", "alert_webhook_url"),
     "usd_per_credit": ("LEDGER_USD_PER_CREDIT", "usd_per_credit"),
+    "plan": ("LEDGER_PLAN", "plan"),
 }
 
 
@@ -132,6 +134,16 @@ def _existing_file(raw: Any) -> Path:
     return path
 
 
+PLANS = ("free", "creator", "pro", "business")
+
+
+def _plan(raw: Any) -> str:
+    text = _text(raw).lower()
+    if text not in PLANS:
+        raise ValueError(f"must be one of {', '.join(PLANS)}, got {raw!r}")
+    return text
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "state_dir": _path,
     "database_url": _database_url,
@@ -146,6 +158,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "unknown_hold_hours": _number(0, strict=False),
     "alert_webhook_url": _http_url,
     "usd_per_credit": _number(0, strict=False),
+    "plan": _plan,
 }
 
 

@@ -1,0 +1,26 @@
+"""What a Magic Hour create call will cost, estimated before it is sent.
+
+The estimate is what the proxy reserves against a team's budget; the hold later settles to what
+Magic Hour actually charged, so the table errs on the side of covering the real charge.
+
+- :mod:`ledger.pricing.table` reads and checks the pricing table (TOML) for the company's plan;
+- :mod:`ledger.pricing.rules` turns one request into credits (rates by model and resolution,
+  surcharges, what Magic Hour picks when the request leaves a field out, the fallback);
+- :mod:`ledger.pricing.request` reads the request fields a cost depends on;
+- :mod:`ledger.pricing.learning` watches what Magic Hour actually charged per pricing key and
+  raises later estimates where the table fell short (CONTRACT §4a).
+"""
+
+from ledger.pricing.rules import FALLBACK, LEARNED, PLANS, TABLE, Estimate
+from ledger.pricing.table import BUILTIN_LABEL, PricingError, PricingTable
+
+__all__ = [
+    "BUILTIN_LABEL",
+    "FALLBACK",
+    "LEARNED",
+    "PLANS",
+    "TABLE",
+    "Estimate",
+    "PricingError",
+    "PricingTable",
+]
