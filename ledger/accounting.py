@@ -18,6 +18,7 @@ import functools
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
@@ -57,6 +58,7 @@ from ledger.models import (
     utcnow,
 )
 from ledger.periods import period_bounds
+from ledger.pricing import learning
 
 _balances = cast(Table, Balance.__table__)
 _entries = cast(Table, Entry.__table__)
@@ -392,10 +394,12 @@ _TAKE_HOLD = (
     .values(held=_balances.c.held + bindparam("credits"))
     .returning(AVAILABLE_SQL.label("available"), FUNDED_SQL.label("funded"))
 )
+PRICING_COLUMNS = ("resolution", "audio", "basis", "table_credits")
 _HOLD_JOB_COLUMNS = (
     "id", "team_id", "key_id", "balance_id", "endpoint", "kind", "model", "status",
     "estimated_credits", "held_credits", "tags", "idempotency_key", "request_hash",
     "clip_seconds", "polls", "released_credits", "created_at",
+    "resolution", "audio", "basis", "table_credits",
 )  # fmt: skip
 _INSERT_JOB = insert(_jobs).values({name: bindparam(name) for name in _HOLD_JOB_COLUMNS})
 _HOLD_ENTRY = {
@@ -536,6 +540,7 @@ def hold_for_key(
     request_hash: str | None = None,
     clip_seconds: float | None = None,
     job_id: str | None = None,
+    priced: Mapping[str, Any] | None = None,
 ) -> Hold | None:
     """The create path's :func:`reserve`: find the live key's team and hold ``credits`` for a
     new job, committed before this returns. None if no live key has this hash; raises
@@ -553,6 +558,7 @@ def hold_for_key(
         request_hash=request_hash,
         clip_seconds=clip_seconds,
         job_id=job_id,
+        priced=priced,
         now=now,
     )
     lookup = {"key_hash": key_hash, **_period_starts(now)}
@@ -640,6 +646,7 @@ def reserve(
     request_hash: str | None = None,
     clip_seconds: float | None = None,
     job_id: str | None = None,
+    priced: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Job:
     """Hold ``credits`` for a new job, or raise :class:`BudgetExceeded` having changed nothing.
@@ -671,6 +678,7 @@ def reserve(
             request_hash=request_hash,
             clip_seconds=clip_seconds,
             job_id=job_id,
+            priced=priced,
             now=now,
         ),
         **_paid_by(payer),
@@ -693,10 +701,16 @@ def _job_row(
     request_hash: str | None,
     clip_seconds: float | None,
     job_id: str | None,
+    priced: Mapping[str, Any] | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """A new job's row, but for who pays for it (see :func:`_paid_by`)."""
+    """A new job's row, but for who pays for it (see :func:`_paid_by`).
+
+    ``priced`` is the rest of its pricing key and how it was estimated (``resolution``,
+    ``audio``, ``basis``, ``table_credits``), for learned prices."""
     return {
+        **dict.fromkeys(PRICING_COLUMNS),
+        **(priced or {}),
         "id": job_id or new_id("job"),
         "endpoint": endpoint,
         "kind": kind,
@@ -800,7 +814,8 @@ def adjust_hold(session: Session, job_id: str, credits: int, *, now: datetime | 
     """Move an open hold to ``credits`` (what upstream says it charged at create time).
 
     Upstream has already charged, so a larger hold is taken even if it leaves the team below
-    zero; the job is then flagged ``overrun``.
+    zero; the job is then flagged ``under_reserved`` and its pricing key alerts (once a month).
+    What the charge says about the price is recorded for learned prices.
     """
     now = now or utcnow()
     _check_amount(credits)
@@ -819,7 +834,9 @@ def adjust_hold(session: Session, job_id: str, credits: int, *, now: datetime | 
     )
     job.held_credits = credits
     if credits > job.estimated_credits:
-        job.flag = "overrun"
+        job.flag = "under_reserved"
+        learning.alert_under_reserved(session, job, credits, now)
+    learning.observe(session, job, credits, "create", now)
     session.flush()
     rollups.record(session, job, held=difference, released=max(-difference, 0))
     _usage_rose(session, job, difference)
@@ -865,6 +882,9 @@ def settle(
             job_id=job.id,
             details={"charged": charged, "estimated": job.estimated_credits},
         )
+        if charged > job.estimated_credits:
+            learning.alert_under_reserved(session, job, charged, now)
+    learning.observe(session, job, charged, "final", now)
     _post(
         session,
         balance_id=job.balance_id,

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -248,7 +249,7 @@ class Job(Base):
     balance_id: Mapped[int] = mapped_column(ForeignKey("balances.id"))
     endpoint: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(8))  # video | image | audio: where its project lives
-    model: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(64))  # as priced (Magic Hour's pick if none)
     status: Mapped[str] = mapped_column(String(12))
     upstream_id: Mapped[str | None] = mapped_column(String(128))
     estimated_credits: Mapped[int] = mapped_column(BigInteger)
@@ -278,6 +279,12 @@ class Job(Base):
     # Credits that went from this job's hold back to available (release, return, hold_decrease),
     # kept so that reports grouped by tag can be summed from this table alone.
     released_credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The rest of the pricing key (endpoint, model, resolution, audio), how the estimate was
+    # made (table, fallback or learned) and what the table alone said, for learned prices.
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    audio: Mapped[bool | None] = mapped_column(Boolean)
+    basis: Mapped[str | None] = mapped_column(String(8))
+    table_credits: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SpendRollup(Base):
@@ -364,6 +371,25 @@ class Alert(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PriceObservation(Base):
+    """A charge that says something about a price (:mod:`ledger.pricing.learning`): one above
+    the table's estimate, or any charge of a key the table has no published rate for."""
+
+    __tablename__ = "price_observations"
+    __table_args__ = (Index("ix_price_observations_observed_at", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    audio: Mapped[bool | None] = mapped_column(Boolean)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
+    stage: Mapped[str] = mapped_column(String(8))  # create (the create response) or final
+    table_credits: Mapped[int] = mapped_column(BigInteger)
+    charged: Mapped[int] = mapped_column(BigInteger)
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WorkerBeat(Base):

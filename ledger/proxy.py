@@ -45,7 +45,8 @@ from ledger.errors import (
     UpstreamOutcomeUnknown,
 )
 from ledger.models import Job, JobStatus, Team, utcnow
-from ledger.pricing import Estimate, PricingTable
+from ledger.pricing import Estimate
+from ledger.pricing.pricer import Pricer
 from ledger.telemetry import UPSTREAM_ERRORS
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
 
@@ -99,7 +100,7 @@ _RECORD_SUBMITTED = (
 
 
 class Proxy:
-    def __init__(self, database: Database, upstream: Upstream, pricing: PricingTable) -> None:
+    def __init__(self, database: Database, upstream: Upstream, pricing: Pricer) -> None:
         self.database = database
         self.upstream = upstream
         self.pricing = pricing
@@ -164,6 +165,12 @@ class Proxy:
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 clip_seconds=estimate.seconds,  # for reconciliation's first poll
+                priced={
+                    "resolution": estimate.resolution,
+                    "audio": estimate.audio,
+                    "basis": estimate.basis,
+                    "table_credits": estimate.from_table,
+                },
             )
         except IntegrityError:
             # Another request with the same Idempotency-Key won the race to reserve.
@@ -301,8 +308,11 @@ class Proxy:
                 "estimated_credits": estimate.credits,
                 "available_credits": available,
                 "fits": fits,
+                "basis": estimate.basis,
                 "endpoint": estimate.endpoint,
                 "model": estimate.model,
+                "resolution": estimate.resolution,
+                "audio": estimate.audio,
             },
             outcome="dry_run",
             estimate=estimate.credits,

@@ -11,6 +11,8 @@ from flask import Flask
 from ledger.config import Settings, load_settings
 from ledger.db import Database
 from ledger.pricing import PricingTable
+from ledger.pricing.learning import LearnedPrices
+from ledger.pricing.pricer import Pricer
 from ledger.proxy import Proxy
 from ledger.reconcile import Reconciler
 from ledger.upstream import Upstream
@@ -26,7 +28,7 @@ class Services:
     settings: Settings
     database: Database
     upstream: Upstream
-    pricing: PricingTable
+    pricing: Pricer  # the table for LEDGER_PLAN, corrected by learned prices
     proxy: Proxy
     reconciler: Reconciler
 
@@ -49,7 +51,8 @@ def create_app(
 
     settings = settings or load_settings()
     database = database or Database(settings.resolved_database_url)
-    pricing = pricing or PricingTable.load(settings.pricing)
+    table = pricing or PricingTable.load(settings.pricing, plan=settings.plan)
+    prices = Pricer(table, LearnedPrices(database.read))
     upstream = upstream or Upstream(
         settings.upstream_url, settings.magic_hour_api_key, timeout=settings.upstream_timeout
     )
@@ -62,7 +65,7 @@ def create_app(
         expect_webhooks=bool(settings.webhook_secret),
     )
     services = Services(
-        settings, database, upstream, pricing, Proxy(database, upstream, pricing), reconciler
+        settings, database, upstream, prices, Proxy(database, upstream, prices), reconciler
     )
 
     app = Flask("ledger")

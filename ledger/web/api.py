@@ -391,7 +391,10 @@ def quote() -> Response:
             "endpoint": estimate.endpoint,
             "kind": estimate.kind,
             "model": estimate.model,
+            "resolution": estimate.resolution,
+            "audio": estimate.audio,
             "estimated_credits": estimate.credits,
+            "basis": estimate.basis,
         }
     )
 

@@ -46,7 +46,7 @@ def serve(
         raise SettingsError(
             "MAGIC_HOUR_API_KEY: not set; `ledger serve` needs the company's Magic Hour token"
         )
-    pricing = PricingTable.load(settings.pricing)  # a bad table stops us before we listen
+    pricing = PricingTable.load(settings.pricing, plan=settings.plan)  # a bad table stops us here
     database = db.Database(settings.resolved_database_url)
     try:
         db.upgrade(database)
