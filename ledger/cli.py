@@ -23,6 +23,7 @@ from ledger.config import Settings, SettingsError, load_settings
 from ledger.errors import InvalidInput, LedgerError
 from ledger.models import ApiKey, Period, Team
 from ledger.pricing import PricingError
+from ledger.pricing.cli import pricing_group
 from ledger.simulator.cli import simulator_command
 
 EXIT_FAILURE = 1
@@ -519,6 +520,7 @@ def render_table(records: Iterable[dict[str, Any]]) -> str:
 
 
 cli.add_command(simulator_command)
+cli.add_command(pricing_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

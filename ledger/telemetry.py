@@ -15,3 +15,10 @@ UPSTREAM_ERRORS = Counter(
     ["kind"],
 )
 POLLS = Counter("ledger_polls_total", "Project polls by reconciliation, by outcome", ["outcome"])
+
+FALLBACK_ESTIMATES = Counter(
+    "ledger_fallback_estimates_total",
+    "Estimates at the fallback (the endpoint's highest rate): a model or resolution without a "
+    "published rate, by endpoint and model",
+    ["endpoint", "model"],
+)

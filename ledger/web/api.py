@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from ledger import accounting, drift, queries, reports, teams
 from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from ledger.models import Job, Team
+from ledger.models import Job, Team, utcnow
+from ledger.pricing import learning
 from ledger.proxy import parse_json_object
 from ledger.reconcile import resolve_unknown
 
@@ -44,6 +45,7 @@ QUERY_PARAMETERS = {
     "api.list_alerts": {"limit", "cursor", "team"},
     "api.spend_report": {"from", "to", "group_by", "team", "format"},
     "api.get_drift": {"from", "to"},
+    "api.observed_prices": {"from", "to"},
 }
 
 
@@ -395,6 +397,28 @@ def quote() -> Response:
             "audio": estimate.audio,
             "estimated_credits": estimate.credits,
             "basis": estimate.basis,
+        }
+    )
+
+
+@blueprint.get("/pricing/observed")
+def observed_prices() -> Response:
+    """Admin: what Magic Hour charged per pricing key, against the estimates (CONTRACT §4a).
+
+    ``from`` / ``to`` (dates or timestamps) bound the jobs' creation; default: the last 30 days.
+    """
+    require_admin()
+    now = utcnow()
+    start = parse_time(request.args.get("from"), "from") or now - learning.WINDOW
+    end = parse_time(request.args.get("to"), "to", end=True) or now + timedelta(seconds=1)
+    prices = _services().pricing
+    with _services().database.read() as session:
+        rows = learning.observed(session, start, end, prices.basis_of)
+    return jsonify(
+        {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "items": [row.to_json() for row in rows],
         }
     )
 
