@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (

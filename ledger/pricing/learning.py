@@ -283,7 +283,9 @@ def observed(
             j.audio,
             func.count(),
             func.coalesce(func.sum(j.estimated_credits), 0),
-            func.coalesce(func.sum(case((j.status == JobStatus.SETTLED.value, j.charged_credits))), 0),
+            func.coalesce(
+                func.sum(case((j.status == JobStatus.SETTLED.value, j.charged_credits))), 0
+            ),
             func.count(
                 case(
                     (

@@ -17,9 +17,10 @@ estimate says ``basis: fallback``: the hold must cover the real charge, and the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -27,7 +28,6 @@ from ledger.errors import InvalidInput
 from ledger.pricing.request import (
     MISSING,
     Path,
-    as_number,
     format_number,
     key_of,
     lookup,
@@ -83,7 +83,9 @@ class PickRule:
     ) -> bool:
         if self.plans and plan not in self.plans:
             return False
-        if self.longer_than is not None and not (seconds is not None and seconds > self.longer_than):
+        if self.longer_than is not None and not (
+            seconds is not None and seconds > self.longer_than
+        ):
             return False
         for name, path, value in self.when:
             if name in picked:
@@ -102,7 +104,7 @@ class Choice:
 
     field: Path
     picks: tuple[PickRule, ...] = ()  # tried in order when the field is absent
-    aliases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    aliases: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     required: bool = False
     strings_only: bool = True
 
@@ -143,6 +145,8 @@ class Audio:
 
     def rate_with(self, rate: Fraction, model: str | None, resolution: str | None) -> Fraction:
         """``rate`` with audio on for ``model`` (known to the table) at ``resolution``."""
+        if model is None:
+            return rate
         if model in self.multiply:
             return rate * self.multiply[model]
         if model in self.add:
@@ -208,7 +212,9 @@ class Price:
     # text (per_character)
     text_field: Path | None = None
     # what the rate depends on
-    choices: Mapping[str, Choice] = field(default_factory=dict)  # in the order they resolve
+    choices: Mapping[str, Choice] = dataclasses.field(
+        default_factory=dict
+    )  # in the order they resolve
     rates: Rates | None = None
     multipliers: tuple[Multiplier, ...] = ()
     audio: Audio | None = None
@@ -377,6 +383,3 @@ class Price:
         if not isinstance(text, str):
             raise InvalidInput(f"{name} must be a string, got {show(text)}", field=name)
         return utf16_length(text)
-
-
-

@@ -527,8 +527,9 @@ def _compile_picks(
             )
             rule.finish()
         choice = choices[name]
-        choices[name] = Choice(choice.field, tuple(rules), choice.aliases, choice.required,
-                               choice.strings_only)
+        choices[name] = Choice(
+            choice.field, tuple(rules), choice.aliases, choice.required, choice.strings_only
+        )
     # Resolve in the order written in [absent], then the others.
     ordered = {name: choices[name] for name in order}
     ordered.update({name: c for name, c in choices.items() if name not in ordered})
@@ -555,8 +556,9 @@ def _compile_aliases(section: _Section, choices: dict[str, Choice]) -> None:
                 raise table.error(value, "must be a value or a table of fields it sets")
             found[value] = dict(target)
         choice = choices[name]
-        choices[name] = Choice(choice.field, choice.picks, found, choice.required,
-                               choice.strings_only)
+        choices[name] = Choice(
+            choice.field, choice.picks, found, choice.required, choice.strings_only
+        )
 
 
 def _compile_required(section: _Section, choices: dict[str, Choice]) -> None:
@@ -591,8 +593,11 @@ def _compile_audio(section: _Section, rates: Rates | None) -> Audio | None:
         names = table.names(key)
         for model in sorted(names):
             if model not in models:
-                raise table.error(key, f"{model!r} has no rate in [rates] (a surcharge for a model "
-                                       "the table does not list)")
+                raise table.error(
+                    key,
+                    f"{model!r} has no rate in [rates] (a surcharge for a model "
+                    "the table does not list)",
+                )
         return names
 
     included, unsupported = listed("included"), listed("unsupported")
@@ -601,8 +606,9 @@ def _compile_audio(section: _Section, rates: Rates | None) -> Audio | None:
     for model in add_table.data if add_table is not None else ():
         assert add_table is not None
         if model not in models:
-            raise add_table.error(model, "has no rate in [rates] (a surcharge for a model the "
-                                         "table does not list)")
+            raise add_table.error(
+                model, "has no rate in [rates] (a surcharge for a model the table does not list)"
+            )
         value = add_table.raw(model)
         if isinstance(value, dict):
             inner = _Section(add_table.source, add_table._child(model), value)
@@ -617,21 +623,29 @@ def _compile_audio(section: _Section, rates: Rates | None) -> Audio | None:
     for model in multiply_table.data if multiply_table is not None else ():
         assert multiply_table is not None
         if model not in models:
-            raise multiply_table.error(model, "has no rate in [rates] (a surcharge for a model "
-                                              "the table does not list)")
+            raise multiply_table.error(
+                model, "has no rate in [rates] (a surcharge for a model the table does not list)"
+            )
         number = multiply_table.number(model)
         assert number is not None
         multiply[model] = number
     seen: dict[str, str] = {}
-    for group, names in (("included", included), ("unsupported", unsupported),
-                         ("add", set(add)), ("multiply", set(multiply))):
+    for group, names in (
+        ("included", included),
+        ("unsupported", unsupported),
+        ("add", set(add)),
+        ("multiply", set(multiply)),
+    ):
         for model in names:
             if model in seen:
                 raise table.error(group, f"{model!r} is also under {seen[model]}")
             seen[model] = group
     missing = sorted(models - set(seen))
     if missing:
-        raise table.error(None, f"model {missing[0]!r} has a rate but no audio rule (list it "
-                                "under included, unsupported, add or multiply)")
+        raise table.error(
+            None,
+            f"model {missing[0]!r} has a rate but no audio rule (list it "
+            "under included, unsupported, add or multiply)",
+        )
     table.finish()
     return Audio(field, included, unsupported, add, multiply)

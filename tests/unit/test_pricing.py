@@ -113,9 +113,10 @@ def test_face_detection_and_other_paths_are_not_priced(table: PricingTable) -> N
             table.estimate(endpoint, {})
 
 
-def test_the_documented_example_is_the_built_in_table_byte_for_byte() -> None:
+def test_the_documented_example_is_the_built_in_table() -> None:
     example = REPO / "config" / "pricing.toml"
-    built_in = REPO / "ledger" / "pricing.toml"
+    built_in = REPO / "ledger" / "pricing" / "pricing.toml"
+    assert example.resolve() == built_in.resolve()  # one source: the example links to it
     assert example.read_bytes() == built_in.read_bytes()
 
 
@@ -125,34 +126,44 @@ def test_the_example_file_loads_like_the_built_in_table(table: PricingTable) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# Video: the seed's rule and the reference's per-frame rules
+# Video: seconds x the model's published rate at the resolution, plus audio
 
 
-def test_image_to_video_follows_the_seed_30_fps_times_end_seconds(table: PricingTable) -> None:
-    estimate = table.estimate("image-to-video", {"assets": {}, "end_seconds": 5.0})
-    assert estimate == Estimate("image-to-video", "video", None, 150, seconds=5.0)
-    assert credits(table, "image-to-video", {"end_seconds": 5}) == 150
-    # 5.01 s x 30 FPS = 150.3 frames: rounded up to a whole frame.
-    assert credits(table, "image-to-video", {"end_seconds": 5.01}) == 151
-    assert credits(table, "image-to-video", {"end_seconds": 0.1}) == 3  # exact, not 3.0000001
-
-
-def test_video_estimate_names_the_model_for_reports(table: PricingTable) -> None:
-    body = {"end_seconds": 5.0, "model": "kling-3.0", "resolution": "720p"}
+def test_image_to_video_is_seconds_times_the_models_rate(table: PricingTable) -> None:
+    body = {"assets": {}, "end_seconds": 5.0, "model": "kling-3.0", "resolution": "720p"}
     assert table.estimate("image-to-video", body) == Estimate(
-        "image-to-video", "video", "kling-3.0", 150, seconds=5.0
+        "image-to-video", "video", "kling-3.0", 240, 5.0, "720p", audio=False
     )
+    # 5.01 s x 48 = 240.48: rounded up once, on exact decimals.
+    assert credits(table, "image-to-video", {**body, "end_seconds": 5.01}) == 241
+    assert credits(table, "image-to-video", {**body, "end_seconds": 0.1}) == 5  # 4.8, not 4.80001
 
 
-def test_video_per_frame_tools_use_end_minus_start(table: PricingTable) -> None:
+def test_a_request_without_model_is_priced_as_magic_hour_runs_it_on_the_plan() -> None:
+    creator, free = PricingTable.load(plan="creator"), PricingTable.load(plan="free")
+    assert creator.estimate("image-to-video", {"end_seconds": 10}).model == "kling-3.0"
+    assert creator.estimate("image-to-video", {"end_seconds": 10}).resolution == "720p"
+    assert creator.estimate("image-to-video", {"end_seconds": 20}).model == "ltx-2.3"
+    at_480 = creator.estimate("text-to-video", {"end_seconds": 8, "resolution": "480p"})
+    assert (at_480.model, at_480.credits) == ("seedance-1.5", 240)
+    on_free = free.estimate("image-to-video", {"end_seconds": 10, "model": "default"})
+    assert (on_free.model, on_free.resolution, on_free.credits) == ("ltx-2.3", "480p", 240)
+    # the deprecated style flags still choose a resolution when none is given
+    high = creator.estimate("image-to-video", {"end_seconds": 10, "style": {"high_quality": True}})
+    assert (high.resolution, high.credits) == ("1080p", 720)
+
+
+def test_video_per_second_tools_use_end_minus_start(table: PricingTable) -> None:
     body = {"start_seconds": 2.0, "end_seconds": 12.0}
-    for endpoint in ("face-swap", "lip-sync", "video-to-video", "audio-to-video"):
-        assert credits(table, endpoint, body) == 300, endpoint
+    expected = {"face-swap": 240, "lip-sync": 300, "video-to-video": 480, "audio-to-video": 480}
+    for endpoint, price in expected.items():
+        assert credits(table, endpoint, body) == price, endpoint
 
 
-def test_animation_uses_the_requests_fps(table: PricingTable) -> None:
-    body = {"end_seconds": 10.0, "fps": 12.0, "width": 512, "height": 512}
-    assert credits(table, "animation", body) == 120
+def test_animation_pays_its_frames_and_never_less_than_24_fps(table: PricingTable) -> None:
+    body = {"end_seconds": 10.0, "fps": 30.0, "width": 512, "height": 512}
+    assert credits(table, "animation", body) == 300
+    assert credits(table, "animation", {**body, "fps": 12.0}) == 240
 
 
 def test_lip_sync_pro_costs_double_and_max_fps_limit_caps_the_rate(table: PricingTable) -> None:
@@ -166,33 +177,54 @@ def test_lip_sync_pro_costs_double_and_max_fps_limit_caps_the_rate(table: Pricin
 
 def test_video_to_video_half_fps_halves_the_estimate(table: PricingTable) -> None:
     body = {"start_seconds": 0.0, "end_seconds": 10.0, "fps_resolution": "HALF"}
-    assert credits(table, "video-to-video", body) == 150
+    assert credits(table, "video-to-video", body) == 240
 
 
-def test_audio_surcharge_applies_only_to_models_that_charge_for_audio(
-    table: PricingTable,
-) -> None:
-    base = {"end_seconds": 5.0}
-    assert credits(table, "text-to-video", {**base, "model": "ltx-2.5", "audio": True}) == 150
-    assert credits(table, "text-to-video", {**base, "model": "veo3.1", "audio": False}) == 150
+def test_talking_photo_by_generation_mode_with_its_legacy_names(table: PricingTable) -> None:
+    body: dict[str, Any] = {"start_seconds": 0, "end_seconds": 10}
+    assert credits(table, "ai-talking-photo", body) == 480  # realistic, the default
+    for mode, price in (("prompted", 240), ("expressive", 240), ("pro", 480), ("stable", 480)):
+        assert credits(table, "ai-talking-photo", {**body, "style": {"generation_mode": mode}}) == (
+            price
+        ), mode
+
+
+def test_audio_surcharge_as_each_model_charges_it(table: PricingTable) -> None:
+    base = {"end_seconds": 5.0, "resolution": "720p"}
+    assert credits(table, "text-to-video", {**base, "model": "ltx-2.3", "audio": True}) == 240
+    assert credits(table, "text-to-video", {**base, "model": "veo3.1", "audio": False}) == 480
     with_audio = credits(table, "text-to-video", {**base, "model": "veo3.1", "audio": True})
-    assert with_audio > 150
+    assert with_audio == 600  # +24 per second
     # the deprecated "-audio" model names mean audio: true
-    assert credits(table, "text-to-video", {**base, "model": "veo3.1-audio"}) == with_audio
-    # no model: kling-3.0 on paid tiers, which charges for audio
-    assert credits(table, "image-to-video", {**base, "audio": True}) == with_audio
+    veo_audio = table.estimate("text-to-video", {**base, "model": "veo3.1-audio"})
+    assert (veo_audio.credits, veo_audio.model, veo_audio.audio) == (600, "veo3.1", True)
+    # seedance-1.5 doubles; kling-3.0 adds 48 at 4k
+    assert credits(table, "text-to-video", {**base, "model": "seedance-1.5", "audio": True}) == 600
+    k4 = {"end_seconds": 5.0, "model": "kling-3.0", "resolution": "4k", "audio": True}
+    assert credits(table, "image-to-video", k4) == 1440
+    # no model: kling-3.0 on paid plans, which charges for audio
+    assert credits(table, "image-to-video", {**base, "audio": True}) == 360
 
 
 def test_higher_video_resolution_never_costs_less(table: PricingTable) -> None:
-    order = ["360p", "480p", "720p", "1080p", "4k"]
+    order = ["480p", "720p", "1080p", "4k"]
     costs = [credits(table, "image-to-video", {"end_seconds": 5.0, "resolution": r}) for r in order]
     assert costs == sorted(costs)
-    assert costs[2] == 150  # the paid-tier default, the seed's rule
+    assert costs == [150, 240, 360, 1200]  # seedance-1.5 at 480p, then kling-3.0
 
 
-def test_an_unknown_model_is_held_at_the_highest_price(table: PricingTable) -> None:
+def test_an_unknown_model_or_resolution_is_held_at_the_endpoints_highest_rate(
+    table: PricingTable,
+) -> None:
+    unknown = table.estimate("image-to-video", {"end_seconds": 5.0, "model": "from-next-year"})
+    assert (unknown.credits, unknown.basis) == (5 * 576, "fallback")  # seedance-2.5 at 720p
+    missing = table.estimate(
+        "image-to-video", {"end_seconds": 5.0, "model": "sora-2", "resolution": "1080p"}
+    )
+    assert (missing.credits, missing.basis) == (5 * 576, "fallback")
     body = {"image_count": 1, "model": "a-model-from-next-year"}
-    assert credits(table, "ai-image-generator", body) == 150  # nano-banana-pro's price
+    image = table.estimate("ai-image-generator", body)
+    assert (image.credits, image.basis) == (800, "fallback")  # nano-banana-2 at 4k
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,26 +232,25 @@ def test_an_unknown_model_is_held_at_the_highest_price(table: PricingTable) -> N
 
 
 def test_image_generator_is_the_models_price_times_image_count(table: PricingTable) -> None:
-    body = {"image_count": 4, "model": "flux-schnell", "style": {"prompt": "a cat"}}
+    body = {"image_count": 4, "model": "flux-schnell", "resolution": "640px", "style": {}}
     assert table.estimate("ai-image-generator", body) == Estimate(
-        "ai-image-generator", "image", "flux-schnell", 20
+        "ai-image-generator", "image", "flux-schnell", 20, resolution="640px"
     )
-    assert credits(table, "ai-image-generator", {"image_count": 16, "model": "nano-banana-2"}) == (
-        1600
-    )
+    many = {"image_count": 16, "model": "nano-banana-2", "resolution": "640px"}
+    assert credits(table, "ai-image-generator", many) == 1600
 
 
 def test_image_editor_accepts_the_sdks_float_image_count(table: PricingTable) -> None:
-    body = {"image_count": 2.0, "model": "seedream-v4", "style": {"prompt": "x"}}
+    body = {"image_count": 2.0, "model": "seedream-v4", "resolution": "640px", "style": {}}
     assert credits(table, "ai-image-editor", body) == 80
-    assert credits(table, "ai-image-editor", {"model": "seedream-v4"}) == 40  # defaults to 1
+    one = {"model": "seedream-v4", "resolution": "640px"}
+    assert credits(table, "ai-image-editor", one) == 40  # defaults to 1
 
 
 @pytest.mark.parametrize(
     ("model", "per_image"),
     [
         ("flux-2-klein", 5),
-        ("krea-2", 10),
         ("qwen-edit", 10),
         ("seedream-v4", 40),
         ("seedream-v4.5", 50),
@@ -227,14 +258,16 @@ def test_image_editor_accepts_the_sdks_float_image_count(table: PricingTable) ->
         ("gpt-image-2", 50),
         ("seedream-v5-pro", 75),
         ("nano-banana-2", 100),
-        ("gpt-image-2.5-flare", 100),
         ("nano-banana-pro", 150),
     ],
 )
-def test_image_editor_prices_follow_the_references_model_table(
+def test_image_editor_prices_follow_the_published_lowest_resolution_price(
     table: PricingTable, model: str, per_image: int
 ) -> None:
-    assert credits(table, "ai-image-editor", {"model": model, "resolution": "1k"}) == per_image
+    lowest = "1k" if model == "nano-banana-pro" else "640px"
+    assert credits(table, "ai-image-editor", {"model": model, "resolution": lowest}) == per_image
+    # a higher resolution costs more (by an assumed factor: Magic Hour publishes none)
+    assert credits(table, "ai-image-editor", {"model": model, "resolution": "2k"}) > per_image
 
 
 @pytest.mark.parametrize(
@@ -382,7 +415,7 @@ def test_fields_the_cost_does_not_depend_on_are_left_to_the_upstream(
     table: PricingTable,
 ) -> None:
     body = {"end_seconds": 5.0, "assets": "not even an object", "name": 42, "style": None}
-    assert credits(table, "image-to-video", body) == 150
+    assert credits(table, "image-to-video", body) == 240
     assert credits(table, "ai-meme-generator", {"style": "anything"}) == 10
 
 
@@ -397,6 +430,17 @@ rule = "per_frame"
 end_field = "end_seconds"
 fps = 30
 credits_per_frame = 1
+"""
+
+RATES = '[endpoints.image-to-video.rates]\nfields = ["model"]\nvalues = { a = 1 }\n'
+RATED = """
+[endpoints.v]
+kind = "video"
+rule = "per_second"
+end_field = "end_seconds"
+[endpoints.v.rates]
+fields = ["model", "resolution"]
+values."m" = { "720p" = 48 }
 """
 
 
@@ -450,43 +494,31 @@ def test_the_margin_is_added_and_rounded_up(tmp_path: Path) -> None:
         (GOOD_ENDPOINT + "margin_percent = 150\n", "margin_percent"),
         (GOOD_ENDPOINT + "max_seconds = 0\n", "max_seconds"),
         (GOOD_ENDPOINT + 'model = "kling"\n', "model"),
-        (GOOD_ENDPOINT + "[endpoints.image-to-video.model]\nmultipliers = { a = 1 }\n", "field"),
-        (GOOD_ENDPOINT + '[endpoints.image-to-video.model]\nfield = "model"\n', "multipliers"),
+        (GOOD_ENDPOINT + "[endpoints.image-to-video.rates]\nvalues = { a = 1 }\n", "fields"),
+        (GOOD_ENDPOINT + RATES, "either this or a [rates] table"),
+        (RATED.replace('"720p" = 48', '"720p" = -1'), "never negative"),
+        (RATED.replace('values."m" = { "720p" = 48 }\n', ""), "values"),
+        (RATED + '[endpoints.v.audio]\nfield = "audio"\nincluded = ["m", "other"]\n', "other"),
+        (RATED + '[endpoints.v.audio]\nfield = "audio"\nadd = { "other" = 24 }\n', "other"),
+        (RATED + '[endpoints.v.audio]\nfield = "audio"\n', "no audio rule"),
         (
-            GOOD_ENDPOINT + '[endpoints.image-to-video.model]\nfield = "model"\nmultipliers = {}\n',
-            "multipliers",
+            RATED
+            + '[endpoints.v.audio]\nfield = "audio"\nincluded = ["m"]\nmultiply = { m = 2 }\n',
+            "also under",
         ),
+        (RATED + '[endpoints.v.absent]\nmodel = "nobody"\n', "nobody"),
+        (RATED + '[endpoints.v.absent]\nmodel = { gold = "m" }\n', "gold"),
+        (RATED + '[endpoints.v.absent]\nmodel = [{ plan = "free" }]\n', "pick"),
+        (RATED + '[endpoints.v.absent]\nstyle = "x"\n', "style"),
+        (RATED + '[endpoints.v.absent]\nmodel = [{ pick = "m", after = 3 }]\n', "after"),
+        (RATED + '[endpoints.v.aliases.colour]\nred = "blue"\n', "colour"),
+        (RATED + 'required = ["colour"]\n', "required"),
+        (GOOD_ENDPOINT + "[[endpoints.image-to-video.multiplier]]\nfactors = { a = 1 }\n", "field"),
         (
-            GOOD_ENDPOINT
-            + '[endpoints.image-to-video.model]\nfield = "model"\nmultipliers = { a = -1 }\n',
-            "multipliers.a",
+            GOOD_ENDPOINT + '[[endpoints.image-to-video.multiplier]]\nfield = "mode"\n',
+            "factors",
         ),
-        (
-            GOOD_ENDPOINT + '[endpoints.image-to-video.model]\nfield = "model"\n'
-            'default = "b"\nmultipliers = { a = 1 }\n',
-            "default",
-        ),
-        (
-            GOOD_ENDPOINT + '[endpoints.image-to-video.resolution]\nfield = "resolution"\n'
-            "multipliers = { a = 1 }\nrequired = 1\n",
-            "required",
-        ),
-        (
-            GOOD_ENDPOINT + '[endpoints.image-to-video.resolution]\nfield = "resolution"\n'
-            "multipliers = { a = 1 }\nsurprise = 1\n",
-            "resolution.surprise",
-        ),
-        (
-            GOOD_ENDPOINT + '[endpoints.image-to-video.audio]\nfield = "audio"\nmultiplier = 2\n'
-            'free_models = ["ltx-2.5"]\n',
-            "free_models",
-        ),
-        (
-            GOOD_ENDPOINT + '[endpoints.image-to-video.audio]\nfield = "audio"\n',
-            "multiplier",
-        ),
-        (GOOD_ENDPOINT + "[[endpoints.image-to-video.lookup]]\nmultipliers = { a = 1 }\n", "field"),
-        (GOOD_ENDPOINT + "lookup = 3\n", "lookup"),
+        (GOOD_ENDPOINT + "multiplier = 3\n", "multiplier"),
         (
             '[endpoints.x]\nkind = "image"\nrule = "per_image"\ncredits_per_image = 5\n'
             "default_count = 5\nmax_count = 4\n",
@@ -617,9 +649,10 @@ def test_video_estimates_never_fall_as_the_duration_grows(
 
 @settings(max_examples=200, deadline=None)
 @given(end=st.decimals(min_value="0.001", max_value="60", places=3))
-def test_image_to_video_is_exactly_the_seed_rule(table: PricingTable, end: Decimal) -> None:
-    # The client writes a decimal; the estimate is 30 x that decimal, rounded up once.
-    assert credits(table, "image-to-video", {"end_seconds": float(end)}) == math.ceil(30 * end)
+def test_image_to_video_at_720p_is_exactly_48_a_second(table: PricingTable, end: Decimal) -> None:
+    # The client writes a decimal; the estimate is 48 x that decimal, rounded up once (no model
+    # on a paid plan: kling-3.0 up to 15 s, ltx-2.3 beyond, both 48 a second at 720p).
+    assert credits(table, "image-to-video", {"end_seconds": float(end)}) == math.ceil(48 * end)
 
 
 @settings(max_examples=100, deadline=None)
@@ -628,6 +661,6 @@ def test_image_estimates_scale_with_the_count(
     table: PricingTable, count: int, as_float: bool
 ) -> None:
     value: float = float(count) if as_float else count
-    body = {"image_count": value, "model": "qwen-image-2.1"}
-    assert credits(table, "ai-image-generator", body) == 10 * count
-    assert credits(table, "ai-image-editor", body) == 10 * count
+    body = {"image_count": value, "model": "flux-2-klein", "resolution": "640px"}
+    assert credits(table, "ai-image-generator", body) == 5 * count
+    assert credits(table, "ai-image-editor", body) == 5 * count
