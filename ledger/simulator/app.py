@@ -238,7 +238,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
         except BodyInvalid as exc:
             store.count(counter)
             return error_response(422, "invalid_request", str(exc), field=exc.path)
-        quote = costs.quote(tool.kind, endpoint, body)
+        quote = costs.quote(tool.kind, endpoint, body, options.tier)
         job = plan_job(tool, body, quote, options, runtime.rng, time.time())
         if drawn is not None:
             job = replace(job, fault=drawn[0])
@@ -383,6 +383,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
                 "jobs": {"total": len(jobs), "by_status": by_status},
                 "counters": store.counters(),
                 "faults": store.faults().to_json(),
+                "options": options.to_json(),
             }
         )
 

@@ -1,8 +1,10 @@
 """Every create endpoint of the reference: its kind, project type, body schema and constraints.
 
 The schemas follow ``magic-hour-api.md`` §2 (required and optional fields, the enums it lists) and
-the per-model tables of §4.3 and §4.4. Enums too long to copy (art styles, camera effects, meme
-templates, voice names, image-generator tools, target languages) accept any non-empty string.
+the per-model tables of §4.3 and §4.4; for the models ``magic-hour-pricing.md`` §1 lists, its
+durations and resolutions win. What a model offers and what a request gets when it leaves the
+model or resolution open are in ``choices``. Enums too long to copy (art styles, camera effects,
+meme templates, voice names, image-generator tools, target languages) accept any non-empty string.
 Nothing here knows about HTTP; :func:`validate` raises :class:`BodyInvalid`.
 """
 
@@ -12,14 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ledger.simulator import choices
 from ledger.simulator import schema as s
-from ledger.simulator.costs import clip_seconds
+from ledger.simulator.choices import clip_seconds
 from ledger.simulator.schema import BodyInvalid
 
 Kind = Literal["video", "image", "audio", "face"]
 Rule = Callable[[dict[str, Any], str], None]  # (body, account tier) -> None or BodyInvalid
-
-PAID_TIERS = frozenset({"creator", "pro", "business"})
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,29 @@ def _fail_if(condition: bool, path: str, message: str) -> None:
         raise BodyInvalid(path, message)
 
 
-# -- image-to-video and text-to-video (§4.3) -----------------------------------------------------
+def no_start_seconds(body: dict[str, Any], tier: str) -> None:
+    """Endpoints whose ``end_seconds`` is the whole duration have no ``start_seconds``."""
+    _fail_if(
+        "start_seconds" in body,
+        "start_seconds",
+        "this endpoint has no start_seconds (end_seconds is the duration)",
+    )
+
+
+def _offers(model: str, resolution: str | None, offered: tuple[str, ...]) -> None:
+    _fail_if(
+        resolution is not None and resolution not in offered,
+        "resolution",
+        f"{model} supports {', '.join(offered)}, got {resolution}",
+    )
+
+
+# -- image-to-video and text-to-video (pricing §1, API §4.3) --------------------------------------
 
 
 @dataclass(frozen=True)
 class VideoModel:
-    durations: frozenset[int]
-    resolutions: frozenset[str]
+    durations: frozenset[int] | None  # None: any (legacy values, no published limits)
     aspects: frozenset[str] = ASPECTS_ALL
     end_frame: bool = True
     references: bool = False
@@ -90,63 +107,50 @@ def _ints(low: int, high: int, *more: int) -> frozenset[int]:
     return frozenset(range(low, high + 1)) | frozenset(more)
 
 
-_R480_1080 = frozenset({"480p", "720p", "1080p"})
+_LTX_SECONDS = _ints(1, 10, 15, 20, 25, 30)
 _VEO_SECONDS = frozenset({4, 6, 8, 16, 24, 32, 40, 48, 56})
+# Durations: pricing §1 for the models it lists, API §4.3 for the others. What the reference
+# does not say (sora-2's and ltx-2.3's aspects, end frames, references) is not refused.
 VIDEO_MODELS: dict[str, VideoModel] = {
-    "gemini-omni-1.1": VideoModel(
-        _ints(3, 10), frozenset({"360p", "720p", "1080p", "4k"}), ASPECTS_WIDE, references=True
-    ),
-    "kling-2.6": VideoModel(frozenset({5, 10}), frozenset({"720p", "1080p"})),
-    "kling-3.0": VideoModel(_ints(3, 15), frozenset({"720p", "1080p", "4k"}), references=True),
-    "ltx-2.5": VideoModel(_ints(1, 60), _R480_1080),
-    "minimax-h3": VideoModel(_ints(1, 30), _R480_1080, references=True),
-    "seedance-1.5": VideoModel(_ints(4, 12), _R480_1080),
-    "seedance-2.0": VideoModel(_ints(4, 15), _R480_1080 | {"4k"}, references=True),
-    "seedance-2.0-fast": VideoModel(_ints(4, 15), frozenset({"480p", "720p"}), references=True),
-    "seedance-2.0-mini": VideoModel(_ints(4, 15), frozenset({"480p", "720p"}), references=True),
-    "seedance-2.5": VideoModel(_ints(4, 30), _R480_1080, references=True),
-    "veo3.1": VideoModel(_VEO_SECONDS, frozenset({"720p", "1080p"}), ASPECTS_WIDE, True, True),
-    "veo3.1-lite": VideoModel(_VEO_SECONDS, frozenset({"720p", "1080p"}), ASPECTS_WIDE),
-    "wan-2.2": VideoModel(_ints(3, 10, 15), _R480_1080, end_frame=False),
-    "wan-3.0": VideoModel(_ints(2, 10, 15, 20, 25, 30), _R480_1080, references=True),
+    "ltx-2.3": VideoModel(_LTX_SECONDS, references=True),
+    "minimax-h3": VideoModel(_LTX_SECONDS, references=True),
+    "wan-2.2": VideoModel(_ints(3, 10, 15), end_frame=False),
+    "kling-2.6": VideoModel(frozenset({5, 10})),
+    "kling-3.0": VideoModel(_ints(3, 15), references=True),
+    "veo3.1-lite": VideoModel(_VEO_SECONDS, ASPECTS_WIDE),
+    "veo3.1": VideoModel(_VEO_SECONDS, ASPECTS_WIDE, True, True),
+    "seedance-1.5": VideoModel(_ints(4, 12)),
+    "seedance-2.0-mini": VideoModel(_ints(4, 15), references=True),
+    "seedance-2.0": VideoModel(_ints(4, 15), references=True),
+    "seedance-2.5": VideoModel(_ints(4, 30), references=True),
+    "sora-2": VideoModel(frozenset({4, 8, 12, 24, 36, 48, 60}), references=True),
+    "gemini-omni-1.1": VideoModel(_ints(3, 10), ASPECTS_WIDE, references=True),
+    "ltx-2.5": VideoModel(_ints(1, 60)),
+    "seedance-2.0-fast": VideoModel(_ints(4, 15), references=True),
+    "wan-3.0": VideoModel(_ints(2, 10, 15, 20, 25, 30), references=True),
+    # legacy values the enum still accepts
+    "kling-1.6": VideoModel(None, references=True),
+    "kling-2.5": VideoModel(None, references=True),
+    "ltx-2": VideoModel(None, references=True),
+    "seedance": VideoModel(None, references=True),
 }
-# Legacy or undocumented values the enum still accepts; they have no published limits.
-LEGACY_VIDEO_MODELS = (
-    "kling-1.6",
-    "kling-2.5",
-    "kling-2.5-audio",
-    "ltx-2",
-    "ltx-2.3",
-    "seedance",
-    "sora-2",
-)
-VIDEO_MODEL = s.enum("default", "veo3.1-audio", *VIDEO_MODELS, *LEGACY_VIDEO_MODELS)
+VIDEO_MODEL = s.enum("default", *choices.VIDEO_ALIASES, *VIDEO_MODELS)
 NO_AUDIO_MODELS = frozenset({"gemini-omni-1.1", "kling-2.6", "wan-2.2"})
 
 
-def _video_model(body: dict[str, Any], tier: str) -> tuple[str, VideoModel | None]:
-    name = body.get("model") or "default"
-    if name == "default":
-        name = "kling-3.0" if tier in PAID_TIERS else "ltx-2.5"
-    name = {"veo3.1-audio": "veo3.1"}.get(name, name)
-    return name, VIDEO_MODELS.get(name)
-
-
 def video_model_limits(body: dict[str, Any], tier: str) -> None:
-    """§4.3: ``end_seconds``, resolution, aspect ratio, end frame, audio and references."""
-    name, model = _video_model(body, tier)
-    if model is None:
-        return
+    """Duration, resolution, aspect ratio, end frame, audio and references of the model the
+    request gets (named, or the default of ``choices.video_choice``)."""
+    choice = choices.video_choice(body, tier)
+    name = choice.model or ""
+    model = VIDEO_MODELS[name]
     seconds = float(body["end_seconds"])
-    if not seconds.is_integer() or int(seconds) not in model.durations:
+    if model.durations is not None and (
+        not seconds.is_integer() or int(seconds) not in model.durations
+    ):
         allowed = ", ".join(str(d) for d in sorted(model.durations))
         raise BodyInvalid("end_seconds", f"{name} allows {allowed} seconds, got {seconds:g}")
-    resolution = body.get("resolution")
-    _fail_if(
-        resolution is not None and resolution not in model.resolutions,
-        "resolution",
-        f"{name} supports {', '.join(sorted(model.resolutions))}, got {resolution}",
-    )
+    _offers(name, choice.resolution, choices.VIDEO_RESOLUTIONS[name])
     aspect = body.get("aspect_ratio")
     _fail_if(
         aspect is not None and aspect not in model.aspects,
@@ -154,14 +158,14 @@ def video_model_limits(body: dict[str, Any], tier: str) -> None:
         f"{name} supports {', '.join(sorted(model.aspects))}, got {aspect}",
     )
     _fail_if(
-        bool(body.get("audio")) and name in NO_AUDIO_MODELS,
+        choice.audio and name in NO_AUDIO_MODELS,
         "audio",
         f"{name} does not support audio",
     )
     if (body.get("assets") or {}).get("end_image_file_path") is not None:
         supported = model.end_frame
         if name == "kling-2.6":
-            supported = resolution == "1080p"
+            supported = choice.resolution == "1080p"
         elif name.startswith("veo3.1"):
             supported = seconds <= 8
         _fail_if(not supported, "assets.end_image_file_path", f"{name} cannot use an end frame")
@@ -176,31 +180,30 @@ def video_model_limits(body: dict[str, Any], tier: str) -> None:
 # -- other per-endpoint constraints (§2.2 to §2.4) -----------------------------------------------
 
 
+# clip lengths: API §2.2, and ltx-2.3's 45 s from its official description
+EDITOR_CLIPS: dict[str, tuple[float, float]] = {
+    "gemini-omni-1.1": (3, 10),
+    "gemini-omni": (3, 10),
+    "ltx-2.5": (0.5, 20),
+    "ltx-2.3": (0.5, 45),
+}
+
+
 def video_editor_limits(body: dict[str, Any], tier: str) -> None:
-    model = body.get("model") or ("gemini-omni-1.1" if tier in PAID_TIERS else "ltx-2.5")
-    if model.startswith("gemini-omni"):
-        clip_between(3, 10)(body, tier)
-        allowed = frozenset({"720p", "1080p"})
-    else:
-        clip_between(0.5, 20)(body, tier)
-        allowed = _R480_1080
-    resolution = body.get("resolution")
-    _fail_if(
-        resolution is not None and resolution not in allowed,
-        "resolution",
-        f"{model} supports {', '.join(sorted(allowed))}",
-    )
+    choice = choices.endpoint_choice("ai-video-editor", body, tier)
+    model = choice.model or ""
+    clip_between(*EDITOR_CLIPS[model])(body, tier)
+    _offers(model, body.get("resolution"), choices.EDITOR_RESOLUTIONS[model])
 
 
 def character_replace_limits(body: dict[str, Any], tier: str) -> None:
+    """kling-3.0: 3-10 s replacing, 3-30 s animating, no points; wan-animate: no maximum."""
     style = body.get("style") or {}
-    resolution = body.get("resolution")
-    if (body.get("model") or "wan-animate") == "kling-3.0":
+    model = body.get("model") or "wan-animate"
+    if model == "kling-3.0":
         _fail_if(bool(style.get("points")), "style.points", "kling-3.0 does not accept points")
-        _fail_if(resolution == "480p", "resolution", "kling-3.0 supports 720p, 1080p")
         clip_between(3, 30 if style.get("mode") == "animate" else 10)(body, tier)
-    else:
-        _fail_if(resolution == "1080p", "resolution", "wan-animate supports 480p, 720p")
+    _offers(model, body.get("resolution"), choices.CHARACTER_RESOLUTIONS[model])
 
 
 def _ugc_seconds(model: str) -> frozenset[int] | None:
@@ -220,6 +223,7 @@ def ugc_ad_limits(body: dict[str, Any], tier: str) -> None:
     if allowed is not None and (not seconds.is_integer() or int(seconds) not in allowed):
         raise BodyInvalid("end_seconds", f"{model} does not allow {seconds:g} seconds")
     _fail_if(tier == "free" and seconds > 5, "end_seconds", "free plans are capped at 5 s")
+    _offers(model, body.get("resolution"), choices.UGC_RESOLUTIONS[model])
     limit = 1804 if model == "ltx-2.5" else 2500
     _fail_if(len(body["script"]) > limit, "script", f"must be at most {limit} characters")
 
@@ -236,18 +240,6 @@ def face_editor_steps(body: dict[str, Any], tier: str) -> None:
             raise BodyInvalid(f"style.{key}", "must be a multiple of 5")
 
 
-IMAGE_MODEL_RESOLUTIONS: dict[str, frozenset[str]] = {
-    "flux-2-klein": frozenset({"640px", "1k", "2k"}),
-    "flux-schnell": frozenset({"640px", "1k", "2k"}),
-    "z-image-turbo": frozenset({"640px", "1k", "2k"}),
-    "krea-2": frozenset({"640px", "1k"}),
-    "qwen-image-2.1": frozenset({"640px", "1k", "2k"}),
-    "qwen-edit": frozenset({"640px", "1k", "2k"}),
-    "nano-banana": frozenset({"640px", "1k"}),
-    "nano-banana-2-lite": frozenset({"640px", "1k"}),
-    "seedream-v5-pro": frozenset({"640px", "1k", "2k"}),
-    "nano-banana-pro": frozenset({"1k", "2k", "4k"}),
-}
 ONE_IMAGE = frozenset({1})
 SQUARES = frozenset({1, 4, 9, 16})
 GENERATOR_COUNTS: dict[str, frozenset[int]] = {
@@ -287,12 +279,9 @@ def image_model_limits(endpoint: str) -> Rule:
         wrong = EDITOR_ONLY if endpoint == "ai-image-generator" else GENERATOR_ONLY
         _fail_if(model in wrong, "model", f"{model} is not available on {endpoint}")
         resolution = body.get("resolution")
-        allowed = IMAGE_MODEL_RESOLUTIONS.get(model)
-        _fail_if(
-            allowed is not None and resolution not in (None, "auto") and resolution not in allowed,
-            "resolution",
-            f"{model} supports {', '.join(sorted(allowed or ()))}",
-        )
+        if resolution != "auto":
+            named = choices.IMAGE_ALIASES.get(model, model)
+            _offers(model, resolution, choices.IMAGE_RESOLUTIONS[named])
         count = int(body.get("image_count") or 1)
         if endpoint == "ai-image-generator":
             counts = GENERATOR_COUNTS.get(model, frozenset({1, 2, 3, 4}))
@@ -374,7 +363,7 @@ _TOOLS = [
             },
             {"name": NAME},
         ),
-        (source_needs_file,),
+        (no_start_seconds, source_needs_file),
     ),
     Tool(
         "audio-to-video",
@@ -494,7 +483,7 @@ _TOOLS = [
             }
             | DEPRECATED_SIZE,
         ),
-        (video_model_limits,),
+        (no_start_seconds, video_model_limits),
     ),
     Tool(
         "lip-sync",
@@ -539,7 +528,7 @@ _TOOLS = [
                 "name": NAME,
             },
         ),
-        (video_model_limits,),
+        (no_start_seconds, video_model_limits),
     ),
     Tool(
         "video-to-video",
@@ -612,7 +601,7 @@ _TOOLS = [
             {"assets": s.obj({"image_file_path": ASSET}), "end_seconds": END, "script": s.string()},
             {"model": s.enum("kling-3.0", "ltx-2.5", "veo3.1"), "resolution": RES_3},
         ),
-        (ugc_ad_limits,),
+        (no_start_seconds, ugc_ad_limits),
     ),
     Tool(
         "ai-video-editor",

@@ -9,10 +9,12 @@ import click
 
 from ledger.simulator.options import (
     ACCOUNT_TIERS,
+    CREATE_CHARGES,
     FAULT_SCOPES,
     Faults,
     OptionsError,
     SimulatorOptions,
+    parse_price_change,
 )
 
 RATE = click.FloatRange(0.0, 1.0)
@@ -24,6 +26,15 @@ def _parse_fps(value: str) -> tuple[float, ...]:
         return tuple(float(part) for part in value.split(",") if part.strip())
     except ValueError:
         raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def _parse_price_changes(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, float], ...]:
+    try:
+        return tuple(parse_price_change(value) for value in values)
+    except OptionsError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -108,13 +119,31 @@ def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     type=RATE,
     default=0.0,
     show_default=True,
-    help="Per-frame video renders whose output fps is one of --drift-fps.",
+    help="Lip-sync, image- and text-to-video renders whose output fps is one of --drift-fps "
+    "(charged for the frames at that rate).",
 )
 @click.option(
     "--drift-fps",
     default="24,25",
     show_default=True,
     help="Frame rates a drifting render comes out at.",
+)
+@click.option(
+    "--create-charge",
+    type=click.Choice(CREATE_CHARGES),
+    default="published",
+    show_default=True,
+    help="What an image- or text-to-video create charges: the published price, or a 30 fps "
+    "estimate (1.25x for a 24 fps model) corrected to it when the render ends.",
+)
+@click.option(
+    "--price-change",
+    "price_changes",
+    multiple=True,
+    metavar="MODEL=FACTOR",
+    callback=_parse_price_changes,
+    help="Multiply every charge of a job on MODEL by FACTOR (> 0), rounded up: a price "
+    "Magic Hour raised. Repeatable.",
 )
 @click.option("--webhook-url", help="POST video.*/image.*/audio.* events here.")
 @click.option(
@@ -197,6 +226,8 @@ def simulator_command(
     cancel_rate: float,
     drift_rate: float,
     drift_fps: str,
+    create_charge: str,
+    price_changes: tuple[tuple[str, float], ...],
     webhook_url: str | None,
     webhook_header: tuple[str, ...],
     rate_limit_rate: float,
@@ -218,6 +249,7 @@ def simulator_command(
 
     It speaks /v1/ like the real API: create endpoints, projects that render over time, uploads,
     downloads, the account and webhooks, with configurable render time, cost drift and faults.
+    It charges Magic Hour's published rates (and its own for what has none).
     Inspect and steer it under /_simulator/ (state, jobs, faults, reset).
     """
     from ledger.simulator.server import serve  # gunicorn only when actually serving
@@ -248,6 +280,8 @@ def simulator_command(
             cancel_rate=cancel_rate,
             drift_rate=drift_rate,
             drift_fps=_parse_fps(drift_fps),
+            create_charge=create_charge,
+            price_changes=price_changes,
             webhook_url=webhook_url,
             webhook_headers=_parse_headers(webhook_header),
             faults=faults,

@@ -1,4 +1,4 @@
-"""How a simulator behaves: render times, cost drift, job failures, faults, webhooks.
+"""How a simulator behaves: render times, prices, cost drift, job failures, faults, webhooks.
 
 :class:`SimulatorOptions` is fixed when the app is made. :class:`Faults` can also be changed at
 run time through ``PATCH /_simulator/faults``, so they are validated from plain mappings too.
@@ -12,8 +12,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ledger.simulator.choices import MODEL_NAMES
+
 FAULT_SCOPES = ("create", "get", "all")
 ACCOUNT_TIERS = ("free", "creator", "pro", "business")
+CREATE_CHARGES = ("published", "30fps")
 
 
 class OptionsError(ValueError):
@@ -32,6 +35,37 @@ def _check_seconds(name: str, value: float) -> None:
         raise OptionsError(f"{name} must be a number of seconds, got {value!r}")
     if not math.isfinite(value) or value < 0:
         raise OptionsError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _check_price_changes(changes: tuple[tuple[str, float], ...]) -> None:
+    seen: set[str] = set()
+    for entry in changes:
+        if not (isinstance(entry, tuple) and len(entry) == 2):
+            raise OptionsError(f"price_changes must hold (model, factor) pairs, got {entry!r}")
+        model, factor = entry
+        if model not in MODEL_NAMES:
+            raise OptionsError(f"price change: unknown model {model!r}")
+        if model in seen:
+            raise OptionsError(f"price change: {model} is given twice")
+        seen.add(model)
+        if not (isinstance(factor, int | float) and not isinstance(factor, bool)):
+            raise OptionsError(f"price change: {model}'s factor must be a number, got {factor!r}")
+        if not (math.isfinite(factor) and factor > 0):
+            raise OptionsError(f"price change: {model}'s factor must be > 0, got {factor!r}")
+
+
+def parse_price_change(text: str) -> tuple[str, float]:
+    """``MODEL=FACTOR`` (``kling-3.0=1.25``) as a checked ``price_changes`` entry."""
+    model, sep, factor = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        value = float(factor)
+    except ValueError:
+        raise OptionsError(f"expected MODEL=FACTOR, got {text!r}") from None
+    change = (model.strip(), value)
+    _check_price_changes((change,))
+    return change
 
 
 @dataclass(frozen=True)
@@ -97,6 +131,13 @@ class SimulatorOptions:
     A project stays ``queued`` for ``queue_seconds``, then ``rendering`` for
     ``render_base_seconds + render_seconds_per_second x clip seconds`` (images count 1 s per
     image), each stretched by a random factor within ``1 +/- jitter``.
+
+    Prices are Magic Hour's published ones (``costs``). ``create_charge="30fps"`` makes the
+    create response of image-to-video and text-to-video a 30 FPS estimate (1.25x for a 24 fps
+    model), corrected to the published charge when the render ends. ``drift_rate`` of the
+    lip-sync, image-to-video and text-to-video renders come out at one of ``drift_fps`` and are
+    charged for it. ``price_changes`` multiply every charge of a job on that model (rounded up):
+    Magic Hour raising a price that ledger's table still has at the old one.
     """
 
     token: str | None = field(default=None, repr=False)  # None: any bearer token is accepted
@@ -109,8 +150,10 @@ class SimulatorOptions:
     jitter: float = 0.2
     job_error_rate: float = 0.0  # renders that fail: status error, credits refunded
     cancel_rate: float = 0.0  # renders canceled by hand mid-way: status canceled, refunded
-    drift_rate: float = 0.0  # per-frame video renders whose output fps differs from 30
+    drift_rate: float = 0.0  # lip-sync, i2v and t2v renders whose output fps is one of drift_fps
     drift_fps: tuple[float, ...] = (24.0, 25.0)
+    create_charge: str = "published"  # i2v/t2v create charge: published, or a 30 fps estimate
+    price_changes: tuple[tuple[str, float], ...] = ()  # (model, factor): its charges x factor
     webhook_url: str | None = None
     webhook_headers: tuple[tuple[str, str], ...] = ()
     faults: Faults = field(default_factory=Faults)
@@ -133,7 +176,27 @@ class SimulatorOptions:
             raise OptionsError("job_error_rate + cancel_rate must be at most 1")
         if not self.drift_fps or any(not (0 < fps <= 240) for fps in self.drift_fps):
             raise OptionsError("drift_fps must list frame rates between 0 and 240")
+        if self.create_charge not in CREATE_CHARGES:
+            raise OptionsError(f"create_charge must be one of {', '.join(CREATE_CHARGES)}")
+        _check_price_changes(self.price_changes)
         if self.webhook_url is not None and not self.webhook_url.startswith(
             ("http://", "https://")
         ):
             raise OptionsError(f"webhook_url must be an http(s) URL, got {self.webhook_url!r}")
+
+    def price_factor(self, model: str | None) -> float:
+        """What ``price_changes`` multiply the charges of a job on ``model`` by."""
+        return dict(self.price_changes).get(model or "", 1.0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as ``/_simulator/state`` shows them (never the token)."""
+        # the faults in force (they change at run time) are shown beside these, not here
+        hidden = ("token", "faults")
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
+        return shown | {
+            "token_required": self.token is not None,
+            "drift_fps": list(self.drift_fps),
+            "price_changes": dict(self.price_changes),
+            "webhook_headers": [name for name, _ in self.webhook_headers],  # values may be secret
+            "state_path": str(self.state_path) if self.state_path else None,
+        }

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledger.simulator.catalog import Tool
-from ledger.simulator.costs import Quote
+from ledger.simulator.costs import Quote, scaled
 from ledger.simulator.options import SimulatorOptions
 from ledger.simulator.store import Job
 
@@ -38,8 +38,8 @@ def iso(timestamp: float) -> str:
     )
 
 
-def _output_size(body: dict[str, Any], default_resolution: str = "") -> tuple[int, int]:
-    height = _HEIGHTS.get(body.get("resolution") or default_resolution)
+def _output_size(body: dict[str, Any], resolution: str = "") -> tuple[int, int]:
+    height = _HEIGHTS.get(resolution or body.get("resolution") or "")
     if height is None:
         width, height = body.get("width"), body.get("height")
         if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
@@ -62,7 +62,12 @@ def plan_job(
     rng: random.Random,
     now: float,
 ) -> Job:
-    """Decide everything about a new job: timings, outcome, output frame rate and final cost."""
+    """Decide everything about a new job: timings, outcome, output frame rate and final cost.
+
+    The create-time charge is ``quote.at_create(options.create_charge)``; the final one is the
+    quote settled at the output frame rate (another one of ``drift_fps`` for a drifted render),
+    0 after an error. ``price_changes`` scale both, each rounded up.
+    """
     stretch = 1 + rng.uniform(-options.jitter, options.jitter)
     length = quote.image_count if tool.kind == "image" else quote.seconds
     queue = options.queue_seconds * stretch * options.time_scale
@@ -79,14 +84,13 @@ def plan_job(
     else:
         outcome = "complete"
     final_fps = quote.fps
-    # animation renders at the fps it was asked for; the others may come out at another rate
-    if quote.per_frame and tool.endpoint != "animation" and rng.random() < options.drift_rate:
+    # only frame-priced renders (lip-sync, i2v, t2v) are charged for coming out at another rate
+    if quote.drift != "none" and rng.random() < options.drift_rate:
         final_fps = rng.choice(options.drift_fps)
-    # i2v and t2v default to 720p on paid plans, 480p on free ones (reference §4.3)
-    default_resolution = ""
-    if tool.endpoint in ("image-to-video", "text-to-video"):
-        default_resolution = "480p" if options.tier == "free" else "720p"
-    width, height = _output_size(body, default_resolution) if tool.kind == "video" else (-1, -1)
+    factor = options.price_factor(quote.model)
+    estimate = scaled(quote.at_create(options.create_charge), factor)
+    settled = scaled(quote.settle(final_fps), factor) if outcome == "complete" else 0
+    width, height = _output_size(body, quote.resolution or "") if tool.kind == "video" else (-1, -1)
     end_seconds = float(body.get("end_seconds") or 0.0)
     return Job(
         id=new_id(),
@@ -98,9 +102,9 @@ def plan_job(
         started_at=now + queue,
         finish_at=now + queue + render,
         outcome=outcome,
-        estimate=quote.credits,
-        settled=quote.settle(final_fps) if outcome == "complete" else 0,
-        estimate_fps=quote.fps,
+        estimate=estimate,
+        settled=settled,
+        estimate_fps=quote.create_fps(options.create_charge),
         final_fps=final_fps,
         start_seconds=float(body.get("start_seconds") or 0.0),
         end_seconds=end_seconds,

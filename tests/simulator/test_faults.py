@@ -41,8 +41,8 @@ def test_drop_creates_and_charges_but_never_answers(make_simulator: Any, sdk: An
     with pytest.raises(httpx.RemoteProtocolError):
         client.v1.image_to_video.create(**I2V)
     [job] = simulator.jobs()
-    assert job["fault"] == "drop" and job["estimated_credits"] == 150
-    assert simulator.state()["account"]["credits"] == 1_000_000 - 150
+    assert job["fault"] == "drop" and job["estimated_credits"] == 240  # kling-3.0 720p 5 s
+    assert simulator.state()["account"]["credits"] == 1_000_000 - 240
 
 
 def test_timeout_holds_the_response_past_the_client_timeout(make_simulator: Any, sdk: Any):

@@ -35,15 +35,106 @@ def test_status_goes_queued_rendering_complete(make_simulator: Any, sdk: Any):
     assert seen == ["queued", "rendering", "complete"]
 
 
-def test_per_frame_video_settles_to_the_rendered_frames(make_simulator: Any, sdk: Any):
-    simulator = make_simulator(drift_rate=1.0, drift_fps=(24.0,))
-    client = sdk(simulator.url, "t")
-    created = client.v1.image_to_video.create(**I2V)
-    assert created.credits_charged == 150
+# renders of a 10 s clip take about 0.4 s: time to see one before it ends
+SLOWER = {"time_scale": 0.05}
+KLING_10S = {**I2V, "end_seconds": 10, "model": "kling-3.0", "resolution": "720p"}
+
+
+def _create_then_final(simulator: SimulatorHandle, client: magic_hour.Client) -> tuple:
+    """(create charge, GET while rendering, GET at the end, fps while rendering, fps at the end)."""
+    created = client.v1.image_to_video.create(**KLING_10S)
+    early = client.v1.video_projects.get(id=created.id)
+    assert early.status in ("queued", "rendering")
     simulator.wait_until_settled()
-    project = client.v1.video_projects.get(id=created.id)
-    assert project.status == "complete"
-    assert project.fps == 24.0 and project.credits_charged == project.total_frame_cost == 120
+    done = client.v1.video_projects.get(id=created.id)
+    assert done.status == "complete" and done.credits_charged == done.total_frame_cost
+    return created.credits_charged, early.credits_charged, done.credits_charged, early.fps, done.fps
+
+
+def test_published_create_charge_is_final(make_simulator: Any, sdk: Any):
+    simulator = make_simulator(**SLOWER)
+    assert _create_then_final(simulator, sdk(simulator.url, "t")) == (480, 480, 480, 24.0, 24.0)
+
+
+def test_30fps_create_charge_is_an_estimate_corrected_at_the_end(make_simulator: Any, sdk: Any):
+    simulator = make_simulator(create_charge="30fps", **SLOWER)
+    client = sdk(simulator.url, "t")
+    # 48/s x 10 s x 30/24 at create, then the published 480
+    assert _create_then_final(simulator, client) == (600, 600, 480, 30.0, 24.0)
+    assert client.v1.account.list().credits == 1_000_000 - 480
+    # seedance-1.5 renders at 30 fps: its estimate is its price; lip-sync is not affected
+    seedance = client.v1.image_to_video.create(
+        **{**KLING_10S, "model": "seedance-1.5", "end_seconds": 5}
+    )
+    lips = client.v1.lip_sync.create(
+        assets={
+            "audio_file_path": "api-assets/a.mp3",
+            "video_source": "file",
+            "video_file_path": "api-assets/v.mp4",
+        },
+        start_seconds=0,
+        end_seconds=2,
+    )
+    assert (seedance.credits_charged, lips.credits_charged) == (300, 60)
+
+
+def test_price_change_multiplies_create_and_final_charges(make_simulator: Any, sdk: Any):
+    simulator = make_simulator(price_changes=(("kling-3.0", 1.25),), **SLOWER)
+    client = sdk(simulator.url, "t")
+    assert _create_then_final(simulator, client) == (600, 600, 600, 24.0, 24.0)
+    # any endpoint on that model; other models keep their price
+    ugc = client.v1.ai_ugc_ad.create(
+        assets={"image_file_path": "api-assets/a.png"}, end_seconds=10, script="buy it"
+    )
+    ltx = client.v1.image_to_video.create(**{**KLING_10S, "model": "ltx-2.3"})
+    assert (ugc.credits_charged, ltx.credits_charged) == (900, 480)  # 72 x 10 x 1.25; 48 x 10
+    estimating = make_simulator(
+        price_changes=(("kling-3.0", 1.25),), create_charge="30fps", **SLOWER
+    )
+    assert _create_then_final(estimating, sdk(estimating.url, "t")) == (750, 750, 600, 30.0, 24.0)
+
+
+def test_failed_and_canceled_renders_drop_to_zero_after_a_30fps_create(
+    make_simulator: Any, sdk: Any
+):
+    failing = make_simulator(create_charge="30fps", job_error_rate=1.0)
+    client = sdk(failing.url, "t")
+    created = client.v1.image_to_video.create(**KLING_10S)
+    assert created.credits_charged == 600
+    failing.wait_until_settled()
+    assert client.v1.video_projects.get(id=created.id).credits_charged == 0
+    canceling = make_simulator(create_charge="30fps", time_scale=1.0)
+    client = sdk(canceling.url, "t")
+    created = client.v1.image_to_video.create(**KLING_10S)
+    canceling.cancel(created.id)
+    assert client.v1.video_projects.get(id=created.id).credits_charged == 0
+    assert client.v1.account.list().credits == 1_000_000
+
+
+def test_state_shows_the_pricing_options(make_simulator: Any):
+    simulator = make_simulator(create_charge="30fps", price_changes=(("veo3.1", 2.0),))
+    options = simulator.state()["options"]
+    assert options["create_charge"] == "30fps" and options["price_changes"] == {"veo3.1": 2.0}
+    assert make_simulator(**SLOWER).state()["options"]["create_charge"] == "published"
+
+
+def test_drifted_renders_are_charged_for_their_frame_rate(make_simulator: Any, sdk: Any):
+    simulator = make_simulator(drift_rate=1.0, drift_fps=(25.0,), **SLOWER)
+    client = sdk(simulator.url, "t")
+    # image-to-video: 480 x 25/24, rounded up
+    assert _create_then_final(simulator, client) == (480, 480, 500, 24.0, 25.0)
+    lips = client.v1.lip_sync.create(
+        assets={
+            "audio_file_path": "api-assets/a.mp3",
+            "video_source": "file",
+            "video_file_path": "api-assets/v.mp4",
+        },
+        start_seconds=0,
+        end_seconds=2,
+    )
+    assert lips.credits_charged == 60  # 30 fps x 2 s at create
+    simulator.wait_until_settled()
+    assert client.v1.video_projects.get(id=lips.id).credits_charged == 50  # 25 fps x 2 s
     # fixed-price tools never drift
     image = client.v1.photo_colorizer.create(assets={"image_file_path": "api-assets/a.png"})
     simulator.wait_until_settled()
@@ -55,7 +146,7 @@ def test_failed_render_is_refunded(make_simulator: Any, sdk: Any):
     client = sdk(simulator.url, "t")
     video = client.v1.text_to_video.create(end_seconds=5, style={"prompt": "x"})
     audio = client.v1.ai_music_generator.create(duration=60, style={"prompt": "x"})
-    assert client.v1.account.list().credits == 1_000_000 - 150 - 60
+    assert client.v1.account.list().credits == 1_000_000 - 240 - 60  # kling-3.0 720p 5 s
     simulator.wait_until_settled()
     failed = client.v1.video_projects.get(id=video.id)
     assert failed.status == "error" and failed.error is not None and failed.downloads == []

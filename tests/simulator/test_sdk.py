@@ -20,12 +20,12 @@ def test_image_to_video_create_poll_and_delete(
     created = client.v1.image_to_video.create(
         assets={"image_file_path": IMAGE_ASSET}, end_seconds=5, model="kling-3.0", resolution="720p"
     )
-    assert created.credits_charged == created.estimated_frame_cost == 150  # 30 fps x 5 s
+    assert created.credits_charged == created.estimated_frame_cost == 240  # 48/s x 5 s
 
     project = client.v1.video_projects.get(id=created.id)
     assert project.status in ("queued", "rendering")
     assert project.type_ == "IMAGE_TO_VIDEO"
-    assert project.credits_charged == 150 and project.downloads == [] and project.error is None
+    assert project.credits_charged == 240 and project.downloads == [] and project.error is None
 
     simulator.wait_until_settled()
     done = client.v1.video_projects.get(id=created.id)
@@ -50,7 +50,7 @@ def test_image_to_video_generate_uploads_polls_and_downloads(
         download_directory=inputs["downloads"],
     )
     assert result.status == "complete"
-    assert result.credits_charged == 120
+    assert result.credits_charged == 192  # ltx-2.5 at 720p, the simulator's 48/s x 4 s
     assert result.downloaded_paths == [os.path.join(inputs["downloads"], "output.mp4")]
     assert os.path.getsize(result.downloaded_paths[0]) > 0
     counters = simulator.state()["counters"]
@@ -67,14 +67,14 @@ def test_text_to_video_generate(client: magic_hour.Client, inputs: dict[str, str
         download_directory=inputs["downloads"],
     )
     assert result.status == "complete" and result.type_ == "TEXT_TO_VIDEO"
-    assert result.credits_charged == 240
+    assert result.credits_charged == 960  # veo3.1 at 1080p: 120/s x 8 s
     assert (result.width, result.height) == (1080, 1920)
     assert len(result.downloaded_paths) == 1
 
 
 def test_image_tools_create_generate_delete(client: magic_hour.Client, inputs: dict[str, str]):
     created = client.v1.ai_image_generator.create(
-        image_count=2, style={"prompt": "a red fox"}, model="seedream-v4"
+        image_count=2, style={"prompt": "a red fox"}, model="seedream-v4", resolution="640px"
     )
     assert created.credits_charged == created.frame_cost == 80  # 40 per image
 
@@ -127,7 +127,7 @@ def test_account_balance_follows_charges(client: magic_hour.Client, simulator: S
     assert start.credits == 1_000_000 and start.tier == "creator"
     client.v1.text_to_video.create(end_seconds=5, style={"prompt": "waves"})
     client.v1.ai_meme_generator.create(style={"template": "Drake Hotline Bling", "topic": "tests"})
-    assert client.v1.account.list().credits == 1_000_000 - 150 - 10
+    assert client.v1.account.list().credits == 1_000_000 - 240 - 10  # kling-3.0 720p 5 s
 
 
 def test_async_client_create_generate_delete(
@@ -156,7 +156,7 @@ def test_async_client_create_generate_delete(
 
     outcome = asyncio.run(scenario())
     assert outcome["i2v"].status == "complete" and outcome["i2v"].downloaded_paths
-    assert outcome["t2v"].estimated_frame_cost == 90
+    assert outcome["t2v"].estimated_frame_cost == 180  # the simulator's 60/s for wan-3.0 720p
     assert outcome["t2v_after"].enabled is False
     assert outcome["image"].credits_charged == 50 and outcome["image"].downloaded_paths
     assert outcome["audio"].credits_charged == 15 and outcome["audio"].downloaded_paths
