@@ -52,9 +52,9 @@ def test_concurrent_upgrades_on_postgresql_do_not_collide(postgres, database_url
 
 def test_leaner_indexes_keep_the_jobs_and_their_uniqueness(database: Database) -> None:
     """0006 rebuilds the jobs table on SQLite: jobs written before it are all still there, and an
-    upstream id or a team's Idempotency-Key is still unique where set."""
+    upstream id or a team's Idempotency-Key is still unique where set. (The jobs are written
+    with today's code, then the schema is taken back to 0005 with them in it.)"""
     url = database.url.render_as_string(hide_password=False)
-    command.downgrade(db.alembic_config(url), "0005")
     with database.write() as session:
         team = teams.create_team(session, "a", budget_credits=1_000)
         for number, key in enumerate(("k1", None, None)):
@@ -62,6 +62,7 @@ def test_leaner_indexes_keep_the_jobs_and_their_uniqueness(database: Database) -
                 session, team.id, 10, endpoint="image-to-video", kind="video", idempotency_key=key
             )
             session.execute(update(Job).where(Job.id == job.id).values(upstream_id=f"up-{number}"))
+    command.downgrade(db.alembic_config(url), "0005")
     db.upgrade(database)
     assert db.is_current(database)
     with database.read() as session:
@@ -75,3 +76,34 @@ def test_leaner_indexes_keep_the_jobs_and_their_uniqueness(database: Database) -
         with pytest.raises(IntegrityError), database.write() as session:
             job = accounting.reserve(session, team.id, 10, endpoint="image-to-video", kind="video")
             session.execute(update(Job).where(Job.id == job.id).values(**change))
+
+
+def test_jobs_from_before_pricing_keys_survive_and_are_left_out_of_learning(
+    database: Database,
+) -> None:
+    """0007 adds the rest of the pricing key to jobs: older jobs keep every column they had, with
+    no resolution, audio, basis or table estimate, so their charges teach nothing."""
+    from ledger.models import utcnow
+    from ledger.pricing import learning
+
+    url = database.url.render_as_string(hide_password=False)
+    with database.write() as session:
+        team = teams.create_team(session, "a", budget_credits=1_000)
+        job = accounting.reserve(
+            session, team.id, 10, endpoint="image-to-video", kind="video", model="kling-3.0"
+        )
+        job_id = job.id
+    command.downgrade(db.alembic_config(url), "0006")
+    db.upgrade(database)
+    with database.write() as session:
+        accounting.settle(session, job_id, 50)  # far above its 10: an overrun
+    with database.read() as session:
+        settled = session.get_one(Job, job_id)
+        assert (settled.model, settled.charged_credits, settled.flag) == ("kling-3.0", 50, "overrun")
+        assert (settled.resolution, settled.audio, settled.basis, settled.table_credits) == (
+            None,
+            None,
+            None,
+            None,
+        )
+        assert learning.read_learned(session, utcnow() - learning.WINDOW) == {}
