@@ -219,9 +219,9 @@ def tour_jobs(
         video = design.v1.image_to_video.create(
             assets={"image_file_path": IMAGE}, end_seconds=5, model="kling-3.0"
         )
-        check(video.credits_charged == 150, f"expected 150 credits, got {video.credits_charged}")
+        check(video.credits_charged == 240, f"expected 240 credits, got {video.credits_charged}")
         created.append(video.id)
-        notes.append("30 fps x 5 s = 150 credits held")
+        notes.append("kling-3.0 at 720p: 48 credits/s x 5 s = 240 held")
     with tour.step("design: text-to-video generate, 8 s, waits for the result") as notes:
         result = design.v1.text_to_video.generate(
             end_seconds=8,
@@ -230,31 +230,39 @@ def tour_jobs(
             download_outputs=False,
         )
         check(result.status == "complete", f"status {result.status}")
-        notes.append(f"held 240, settled at {result.credits_charged} (the output came out slower)")
+        notes.append(f"held 384, settled at {result.credits_charged} (the output came out at 25 fps)")
     with tour.step("design: AI image generator, 2 images") as notes:
         images = design.v1.ai_image_generator.create(
             image_count=2, style={"prompt": "a red fox"}, model="flux-schnell"
         )
         notes.append(f"charged {images.credits_charged}")
-    with tour.step("marketing: a 30 s video does not fit its 600 credits: refused") as notes:
+    with tour.step("marketing: a premium model does not fit its 600 credits: refused") as notes:
         try:
             marketing.v1.image_to_video.create(
-                assets={"image_file_path": IMAGE}, end_seconds=30, model="ltx-2.5"
+                assets={"image_file_path": IMAGE},
+                end_seconds=10,
+                model="seedance-2.5",
+                resolution="720p",
             )
         except magic_hour.ApiError as refused:
             check(refused.status_code == 402, f"status {refused.status_code}")
             body = refused.body["error"]
             notes.append(
-                f"402: {body['estimated_credits']} estimated, {body['available_credits']} "
-                "available; nothing reached Magic Hour"
+                f"402: seedance-2.5 at 720p, 10 s is {body['estimated_credits']} estimated "
+                f"(576 credits/s), {body['available_credits']} available; nothing reached "
+                "Magic Hour"
             )
         else:
             raise TourFailed("the request was accepted")
+    tour.say(
+        "    (a flat 30 credits/s table would have held 300 and let it through; Magic Hour "
+        "would then have charged 5760)"
+    )
     with tour.step("marketing: Magic Hour fails a create: the hold is released") as notes:
         http.patch(f"{simulator_url}/_simulator/faults", json={"error_rate": 1.0})
         try:
             marketing.v1.image_to_video.create(
-                assets={"image_file_path": IMAGE}, end_seconds=4, model="ltx-2.5"
+                assets={"image_file_path": IMAGE}, end_seconds=4, model="ltx-2.3"
             )
             raise TourFailed("the create succeeded")
         except magic_hour.ApiError as failed:
@@ -266,7 +274,7 @@ def tour_jobs(
         notes.append("upstream 500 passed through; 0 credits held")
     with tour.step("marketing: a render canceled upstream is refunded") as notes:
         job = marketing.v1.image_to_video.create(
-            assets={"image_file_path": IMAGE}, end_seconds=10, model="ltx-2.5"
+            assets={"image_file_path": IMAGE}, end_seconds=10, model="ltx-2.3"
         )
         canceled = http.post(f"{simulator_url}/_simulator/jobs/{job.id}/cancel")
         check(canceled.status_code == 200, f"cancel: {canceled.text}")

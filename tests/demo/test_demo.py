@@ -21,7 +21,8 @@ def test_the_demo_tour_passes_and_its_report_matches_the_balances(tmp_path) -> N
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "✗" not in out and "Every step did what it says" in out
-    assert "402: 900 estimated, 600 available; nothing reached Magic Hour" in out
+    assert "402: seedance-2.5 at 720p, 10 s is 5760 estimated (576 credits/s), 600 available" in out
+    assert "a flat 30 credits/s table would have held 300 and let it through" in out
     # Balances table: team budget held spent available
     balances = re.findall(r"^\s+(design|marketing)\s+(\d+)\s+(\d+)\s+(\d+)\s+(-?\d+)$", out, re.M)
     assert {team for team, *_ in balances} == {"design", "marketing"}
