@@ -13,7 +13,7 @@ from ledger.db import Database
 from ledger.simulator.options import SimulatorOptions
 from ledger.simulator.testing import running_simulator
 from ledger.web import create_app, services_of
-from tests.support.service import FAST, UPSTREAM_TOKEN, Ledger, serving
+from tests.support.service import ADMIN_TOKEN, FAST, UPSTREAM_TOKEN, Ledger, serving
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +41,7 @@ def make_ledger(database_url: str) -> Iterator[Callable[..., Ledger]]:
                 magic_hour_api_key=UPSTREAM_TOKEN,
                 upstream_timeout=upstream_timeout,
                 webhook_secret=webhook_secret,
+                admin_token=ADMIN_TOKEN,
             )
             app = create_app(settings, database=database)
             stack.callback(services_of(app).close)
