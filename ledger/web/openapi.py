@@ -518,16 +518,73 @@ def document() -> dict[str, Any]:
                         "200": _json(
                             {
                                 "type": "object",
-                                "required": ["estimated_credits"],
-                                "properties": {"estimated_credits": {"type": "integer"}},
+                                "required": ["estimated_credits", "basis"],
+                                "properties": {
+                                    "estimated_credits": {"type": "integer"},
+                                    "basis": _BASIS,
+                                    "model": {"type": ["string", "null"]},
+                                    "resolution": {"type": ["string", "null"]},
+                                    "audio": {"type": ["boolean", "null"]},
+                                },
                             }
                         ),
                         **_errors(404),
                     },
                 }
             },
+            "/api/pricing/observed": {
+                "get": {
+                    "summary": "What Magic Hour charged per pricing key against the estimates "
+                    "(admin)",
+                    "parameters": [_query("from", _WHEN), _query("to", _WHEN)],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["from", "to", "items"],
+                                "properties": {
+                                    "from": _TIME,
+                                    "to": _TIME,
+                                    "items": {"type": "array", "items": _OBSERVED_ROW},
+                                },
+                            }
+                        ),
+                        **_errors(403),
+                    },
+                }
+            },
         },
     }
+
+
+_BASIS = {"type": "string", "enum": ["table", "fallback", "learned"]}
+_OBSERVED_ROW = {
+    "type": "object",
+    "required": [
+        "endpoint",
+        "model",
+        "resolution",
+        "audio",
+        "jobs",
+        "estimated",
+        "charged",
+        "under_reserved",
+        "max_ratio",
+        "basis",
+    ],
+    "properties": {
+        "endpoint": {"type": "string"},
+        "model": {"type": ["string", "null"]},
+        "resolution": {"type": ["string", "null"]},
+        "audio": {"type": ["boolean", "null"]},
+        "jobs": {"type": "integer"},
+        "estimated": {"type": "integer"},
+        "charged": {"type": "integer"},
+        "under_reserved": {"type": "integer"},
+        "max_ratio": {"type": ["number", "null"]},
+        "basis": _BASIS,
+    },
+}
 
 
 @blueprint.get("/api/openapi.json")

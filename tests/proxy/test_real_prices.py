@@ -75,6 +75,15 @@ def pricing_check(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, capsys, *args
     return int(exited.value.code or 0), captured.out, captured.err
 
 
+def fallback_estimates(ledger: Ledger, model: str) -> float:
+    metrics = httpx.get(
+        f"{ledger.url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ).text
+    series = f'ledger_fallback_estimates_total{{endpoint="image-to-video",model="{model}"}} '
+    found = [line for line in metrics.splitlines() if line.startswith(series)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
 def test_a_premium_model_that_does_not_fit_is_refused_and_a_small_clip_settles(
     ledger: Ledger, stack: ExitStack
 ) -> None:
@@ -171,6 +180,7 @@ def test_an_unpriced_model_is_held_at_the_fallback_until_three_jobs_settle(
     key = ledger.team("acme", 10_000)
     client = ledger.client(key, stack)
     body = {"assets": {"image_file_path": IMAGE}, "end_seconds": 4, "model": "wan-3.0"}
+    counted_before = fallback_estimates(ledger, "wan-3.0")
     fallback = dry_run(ledger, key, body)
     assert (fallback["basis"], fallback["estimated_credits"]) == ("fallback", 4 * 576)
     charges = []
@@ -178,6 +188,8 @@ def test_an_unpriced_model_is_held_at_the_fallback_until_three_jobs_settle(
         assert dry_run_until(ledger, key, body, "fallback")["basis"] == "fallback", settled
         charges.append(generate(client, 4, "wan-3.0").credits_charged)
     assert [j.estimated_credits for j in ledger.jobs("acme")] == [2304] * 3
+    # 3 creates and at least 4 dry runs were estimated at the fallback
+    assert fallback_estimates(ledger, "wan-3.0") - counted_before >= 7
     assert all(j.status == "settled" for j in ledger.jobs("acme"))
     learned = dry_run_until(ledger, key, body, "learned")
     assert learned["basis"] == "learned"
