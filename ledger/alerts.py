@@ -27,7 +27,7 @@ from ledger.models import Alert, utcnow
 def record(
     session: Session,
     *,
-    team_id: int,
+    team_id: int | None,
     kind: str,
     dedupe_key: str,
     message: str,
@@ -132,7 +132,8 @@ def deliver_due(
 
 def slack_message(alert: Alert) -> dict[str, Any]:
     """A Slack incoming-webhook body: ``text`` for people, ``ledger`` for machines."""
-    icon = {"overrun": ":warning:", "threshold": ":bar_chart:"}.get(alert.kind, ":bell:")
+    icons = {"overrun": ":warning:", "threshold": ":bar_chart:", "bypass": ":rotating_light:"}
+    icon = icons.get(alert.kind, ":bell:")
     return {
         "text": f"{icon} ledger: {alert.message}",
         "ledger": {

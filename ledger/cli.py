@@ -128,14 +128,17 @@ def worker_command(runtime: Runtime) -> None:
 @click.option("--once", is_flag=True, required=True, help="One sweep, then exit.")
 @pass_runtime
 def reconcile_command(runtime: Runtime, once: bool) -> None:
-    """Run one reconciliation sweep now and print what it did."""
+    """Run one reconciliation sweep now (and process the webhooks received), print what it did."""
     from ledger.scheduler import make_reconciler
+    from ledger.webhooks import inbox
 
+    events = inbox.drain(runtime.database)
     reconciler = make_reconciler(runtime.settings, runtime.database)
     try:
         report = reconciler.sweep()
     finally:
         reconciler.upstream.close()
+    click.echo(f"webhooks: {events}")
     click.echo(f"sweep: {report}")
 
 

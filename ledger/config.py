@@ -37,6 +37,7 @@ class Settings:
     unknown_hold_hours: float = 24.0
     alert_webhook_url: str | None = None
     usd_per_credit: float | None = None
+    secret_key: str | None = field(default=None, repr=False)  # for the relay's team secrets
     plan: str = "creator"  # the company's Magic Hour plan: what it runs when a request names none
 
     @property
@@ -47,7 +48,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every configured secret, for checks that they never leak."""
-        return [s for s in (self.magic_hour_api_key, self.admin_token, self.webhook_secret) if s]
+        found = (self.magic_hour_api_key, self.admin_token, self.webhook_secret, self.secret_key)
+        return [s for s in found if s]
 
 
 # setting name -> (environment variable, TOML key)
@@ -66,6 +68,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "alert_webhook_url": ("LEDGER_ALERT_WEBHOOK_URL", "alert_webhook_url"),
     "usd_per_credit": ("LEDGER_USD_PER_CREDIT", "usd_per_credit"),
     "plan": ("LEDGER_PLAN", "plan"),
+    "secret_key": ("LEDGER_SECRET_KEY", "secret_key"),
 }
 
 
@@ -159,6 +162,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "alert_webhook_url": _http_url,
     "usd_per_credit": _number(0, strict=False),
     "plan": _plan,
+    "secret_key": _secret,
 }
 
 

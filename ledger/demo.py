@@ -230,7 +230,7 @@ def tour_jobs(
             download_outputs=False,
         )
         check(result.status == "complete", f"status {result.status}")
-        notes.append(f"held 384, settled at {result.credits_charged} (the output came out at 25 fps)")
+        notes.append(f"held 384, settled at {result.credits_charged} (it came out at 25 fps)")
     with tour.step("design: AI image generator, 2 images") as notes:
         images = design.v1.ai_image_generator.create(
             image_count=2, style={"prompt": "a red fox"}, model="flux-schnell"

@@ -32,6 +32,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -359,10 +360,11 @@ class Alert(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    # None: an alert of the whole account (spend that bypassed ledger), for the admins.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     balance_id: Mapped[int | None] = mapped_column(ForeignKey("balances.id"))
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
-    kind: Mapped[str] = mapped_column(String(24))  # overrun, threshold, unknown_expired
+    kind: Mapped[str] = mapped_column(String(24))  # overrun, threshold, unknown_expired, bypass
     # One alert per crossing: e.g. "overrun:<job>", "threshold:<balance>:80".
     dedupe_key: Mapped[str] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text)
@@ -412,3 +414,77 @@ class AccountSnapshot(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     credits: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookEvent(Base):
+    """A verified Magic Hour webhook call, kept before it is answered (an inbox): processed after
+    the answer, at most once per (event, project, status) however often Magic Hour repeats it."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("event_type", "project_id", "project_status"),
+        Index("ix_webhook_events_processed_at_next_attempt_at", "processed_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32))  # video.completed, image.started, ...
+    project_id: Mapped[str] = mapped_column(String(128))
+    project_status: Mapped[str] = mapped_column(String(16))  # the payload's status ('' if none)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # exactly as received, for the relay
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)  # also a lease while processed
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(24))  # settled, bypass, started, ...
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+
+
+class BypassProject(Base):
+    """A project of the account that no ledger job owns: spend that went around ledger."""
+
+    __tablename__ = "bypass_projects"
+
+    project_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # video | image | audio
+    status: Mapped[str] = mapped_column(String(16))
+    credits_charged: Mapped[int] = mapped_column(BigInteger)  # the latest seen; final once ended
+    ended: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TeamWebhook(Base):
+    """Where a team wants its own Magic Hour events relayed. The signing secret is derived from
+    ``LEDGER_SECRET_KEY`` and ``secret_nonce``; it is never stored."""
+
+    __tablename__ = "team_webhooks"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str] | None] = mapped_column(JSON)  # None: every event type
+    secret_nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RelayDelivery(Base):
+    """One event owed to one team's URL (an outbox): sent at least once, retried with backoff."""
+
+    __tablename__ = "relay_deliveries"
+    __table_args__ = (
+        UniqueConstraint("team_id", "event_id"),
+        Index("ix_relay_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_relay_deliveries_team_id_id", "team_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id"))
+    event_type: Mapped[str] = mapped_column(String(32))
+    project_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(12))  # pending, delivered, failed (gave up)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)  # also a lease while sent
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -220,7 +220,7 @@ def job_with_entries(session: Session, job: Job, team_slug: str) -> dict[str, An
     return view
 
 
-def alert_view(alert: Alert, team_slug: str) -> dict[str, Any]:
+def alert_view(alert: Alert, team_slug: str | None) -> dict[str, Any]:
     return {
         "id": alert.id,
         "team": team_slug,
@@ -236,7 +236,8 @@ def alert_view(alert: Alert, team_slug: str) -> dict[str, Any]:
 
 def list_alerts(session: Session, team_id: int | None, limit: int, cursor: str | None) -> Page:
     after = _decode_cursor("alerts", cursor)
-    query = select(Alert, Team.slug).join(Team, Team.id == Alert.team_id)
+    # Account-wide alerts (bypass spend) have no team: the admins see them, no team key does.
+    query = select(Alert, Team.slug).outerjoin(Team, Team.id == Alert.team_id)
     if team_id is not None:
         query = query.where(Alert.team_id == team_id)
     if after is not None:

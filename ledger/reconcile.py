@@ -16,7 +16,9 @@ A sweep (every ``LEDGER_POLL_INTERVAL`` seconds, from the scheduler) does four t
 4. **tidy** jobs without an upstream project: a ``reserved`` job whose request died mid-way becomes
    ``unknown``; an ``unknown`` job is released and flagged after ``LEDGER_UNKNOWN_HOLD_HOURS``.
 
-A webhook only makes a job due now: the money always comes from a GET of the project.
+With webhooks on (``LEDGER_WEBHOOK_SECRET``), a verified terminal event settles its job without
+any poll (:mod:`ledger.webhooks.inbox`); the sweep's first poll of a job is then only a safety
+net, put well after the job's predicted end.
 """
 
 from __future__ import annotations
@@ -150,7 +152,6 @@ class Reconciler:
         # were scheduled but not polled yet (the pipeline the correction's effect travels in).
         self.factors: dict[tuple[str, int], float] = {}
         self.pending: dict[tuple[str, int], int] = {}
-        self._webhook_polls: ThreadPoolExecutor | None = None
 
     # -- the sweep ----------------------------------------------------------------------------
 
@@ -413,7 +414,7 @@ class Reconciler:
     # -- webhooks and admin -----------------------------------------------------------------
 
     def poll_now(self, upstream_id: str) -> tuple[str, str] | None:
-        """Poll the job of an upstream project right away (a webhook said it ended).
+        """Poll the job of an upstream project right away.
 
         Returns (job id, what happened), or None if no job has that project.
         """
@@ -428,24 +429,8 @@ class Reconciler:
             return job_id, f"already {status}"
         return job_id, self.poll(job_id, upstream_id, kind)
 
-    def poll_soon(self, upstream_id: str) -> None:
-        """:meth:`poll_now` in the background, so a webhook is answered at once. A poll lost to
-        a restart is no loss: the sweep polls every job in the end."""
-        with self._lock:
-            if self._webhook_polls is None:
-                self._webhook_polls = ThreadPoolExecutor(4, thread_name_prefix="webhook-poll")
-            executor = self._webhook_polls
-        executor.submit(self._poll_logged, upstream_id)
-
-    def _poll_logged(self, upstream_id: str) -> None:
-        try:
-            self.poll_now(upstream_id)
-        except Exception:  # a background poll must not die silently
-            log.exception("webhook poll of project %s failed", upstream_id)
-
     def close(self) -> None:
-        if self._webhook_polls is not None:
-            self._webhook_polls.shutdown(wait=True)
+        """Nothing to release (kept for the services' shutdown)."""
 
 
 def _seconds(value: str | None, *, default: float) -> float:

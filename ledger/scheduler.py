@@ -2,7 +2,9 @@
 ``ledger serve``.
 
 Each sweep runs as one APScheduler job, never overlapping itself (``max_instances=1``), with
-missed runs coalesced. Between sweeps the scheduler writes a heartbeat that ``/readyz`` checks.
+missed runs coalesced; so do the webhook inbox's drain (every 0.25 s), the relay to teams, the
+account snapshots and the alert deliveries. Between sweeps the scheduler writes a heartbeat
+that ``/readyz`` checks.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from ledger.db import Database
 from ledger.models import WorkerBeat, utcnow
 from ledger.reconcile import Reconciler
 from ledger.upstream import Upstream
+from ledger.webhooks import inbox
+from ledger.webhooks.relay import Relay
 
 log = logging.getLogger("ledger.scheduler")
 SNAPSHOT_EVERY_SECONDS = 60  # upstream's account balance, for the drift check
+RELAY_EVERY_SECONDS = 0.5  # how often due relay deliveries are looked for
 
 
 def make_reconciler(settings: Settings, database: Database) -> Reconciler:
@@ -102,6 +107,34 @@ def run_worker(settings: Settings) -> None:
         coalesce=True,
         next_run_time=utcnow(),
     )
+    if settings.webhook_secret:
+
+        def drain_webhooks() -> None:
+            report = inbox.drain(database)
+            if report:
+                log.info("webhooks: %s", report)
+
+        scheduler.add_job(
+            drain_webhooks,
+            "interval",
+            seconds=inbox.DRAIN_SECONDS,
+            id="webhook-inbox",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+        )
+    relay: Relay | None = None
+    if settings.webhook_secret and settings.secret_key:
+        relay = Relay(database, settings.secret_key)
+        scheduler.add_job(
+            relay.tick,
+            "interval",
+            seconds=RELAY_EVERY_SECONDS,
+            id="webhook-relay",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+        )
     if settings.alert_webhook_url:
         url = settings.alert_webhook_url
 
@@ -130,5 +163,7 @@ def run_worker(settings: Settings) -> None:
     try:
         scheduler.start()
     finally:
+        if relay is not None:
+            relay.close()
         reconciler.upstream.close()
         database.dispose()
