@@ -25,6 +25,7 @@ from ledger.models import ApiKey, Period, Team
 from ledger.pricing import PricingError
 from ledger.pricing.cli import pricing_group
 from ledger.simulator.cli import simulator_command
+from ledger.webhooks.cli import webhook_group
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -524,6 +525,7 @@ def render_table(records: Iterable[dict[str, Any]]) -> str:
 
 cli.add_command(simulator_command)
 cli.add_command(pricing_group)
+teams_group.add_command(webhook_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -244,3 +244,16 @@ def list_alerts(session: Session, team_id: int | None, limit: int, cursor: str |
         query = query.where(Alert.id < _integer_cursor(after))
     rows = session.execute(query.order_by(Alert.id.desc()).limit(limit + 1)).all()
     return _page("alerts", [alert_view(alert, slug) for alert, slug in rows], limit)
+
+
+def list_deliveries(session: Session, team_id: int, limit: int, cursor: str | None) -> Page:
+    """A team's relay deliveries, newest first."""
+    from ledger.models import RelayDelivery
+    from ledger.webhooks.relay import delivery_view
+
+    after = _decode_cursor("deliveries", cursor)
+    query = select(RelayDelivery).where(RelayDelivery.team_id == team_id)
+    if after is not None:
+        query = query.where(RelayDelivery.id < _integer_cursor(after))
+    rows = session.scalars(query.order_by(RelayDelivery.id.desc()).limit(limit + 1))
+    return _page("deliveries", [delivery_view(row) for row in rows], limit)

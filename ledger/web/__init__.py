@@ -47,7 +47,17 @@ def create_app(
     **config: Any,
 ) -> Flask:
     """The ledger service. Parts not given are built from the settings."""
-    from ledger.web import api, dashboard, errors, health, metrics, openapi, proxy_routes, webhooks
+    from ledger.web import (
+        api,
+        dashboard,
+        errors,
+        health,
+        metrics,
+        openapi,
+        proxy_routes,
+        webhook_api,  # noqa: F401  # adds the relay's routes to api.blueprint
+        webhooks,
+    )
 
     settings = settings or load_settings()
     database = database or Database(settings.resolved_database_url)

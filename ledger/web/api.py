@@ -22,6 +22,7 @@ from ledger.models import Job, Team, utcnow
 from ledger.pricing import learning
 from ledger.proxy import parse_json_object
 from ledger.reconcile import resolve_unknown
+from ledger.webhooks import bypass
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
@@ -442,9 +443,18 @@ def list_alerts() -> Response:
 
 @blueprint.get("/drift")
 def get_drift() -> Response:
-    """Upstream's spend against ledger's over a window: what bypassed the proxy (admin)."""
+    """What went around ledger (admin): upstream's spend against ledger's between two account
+    snapshots, and the projects Magic Hour's webhooks named that no job owns (``bypass``)."""
     require_admin()
     start = parse_time(request.args.get("from"), "from")
     end = parse_time(request.args.get("to"), "to", end=True)
     with _services().database.read() as session:
-        return jsonify(drift.drift(session, start, end).as_json())
+        try:
+            document: dict[str, Any] = drift.drift(session, start, end).as_json()
+        except NotFound as missing:
+            document = {
+                **dict.fromkeys(("from", "to", "upstream_spent", "ledger_spent", "bypassed")),
+                "note": missing.message,
+            }
+        document["bypass"] = bypass.listing(session, start, end)
+    return jsonify(document)

@@ -474,7 +474,8 @@ def document() -> dict[str, Any]:
             },
             "/api/drift": {
                 "get": {
-                    "summary": "Upstream's spend against ledger's: what bypassed the proxy (admin)",
+                    "summary": "What went around ledger: the account's spend against ledger's, "
+                    "and projects no job owns (admin)",
                     "parameters": [_query("from", _WHEN), _query("to", _WHEN)],
                     "responses": {
                         "200": _json(
@@ -486,17 +487,20 @@ def document() -> dict[str, Any]:
                                     "upstream_spent",
                                     "ledger_spent",
                                     "bypassed",
+                                    "bypass",
                                 ],
                                 "properties": {
-                                    "from": _TIME,
-                                    "to": _TIME,
-                                    "upstream_spent": {"type": "integer"},
-                                    "ledger_spent": {"type": "integer"},
-                                    "bypassed": {"type": "integer"},
+                                    "from": _NULLABLE_TIME,
+                                    "to": _NULLABLE_TIME,
+                                    "upstream_spent": {"type": ["integer", "null"]},
+                                    "ledger_spent": {"type": ["integer", "null"]},
+                                    "bypassed": {"type": ["integer", "null"]},
+                                    "note": {"type": "string"},
+                                    "bypass": _BYPASS,
                                 },
                             }
                         ),
-                        **_errors(403, 404),
+                        **_errors(403),
                     },
                 }
             },
@@ -557,6 +561,29 @@ def document() -> dict[str, Any]:
     }
 
 
+_BYPASS = {
+    "type": "object",
+    "required": ["projects", "credits", "items"],
+    "properties": {
+        "projects": {"type": "integer"},
+        "credits": {"type": "integer"},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["project_id", "kind", "status", "credits_charged", "ended"],
+                "properties": {
+                    "project_id": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "status": {"type": "string"},
+                    "credits_charged": {"type": "integer"},
+                    "ended": {"type": "boolean"},
+                    "first_seen_at": _TIME,
+                },
+            },
+        },
+    },
+}
 _BASIS = {"type": "string", "enum": ["table", "fallback", "learned"]}
 _OBSERVED_ROW = {
     "type": "object",

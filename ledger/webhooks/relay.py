@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -106,6 +106,20 @@ def register(
         hook.created_at = utcnow()
     session.flush()
     return hook, secret_for(secret_key, nonce)
+
+
+def unregister(session: Session, team_id: int) -> bool:
+    """Stop relaying to the team; its pending deliveries go with the registration."""
+    hook = session.get(TeamWebhook, team_id)
+    if hook is None:
+        return False
+    session.execute(
+        update(RelayDelivery)
+        .where(RelayDelivery.team_id == team_id, RelayDelivery.status == PENDING)
+        .values(status=FAILED, last_error="the team's webhook was removed")
+    )
+    session.delete(hook)
+    return True
 
 
 def view(hook: TeamWebhook) -> dict[str, Any]:
