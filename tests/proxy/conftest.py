@@ -29,6 +29,7 @@ def make_ledger(database_url: str) -> Iterator[Callable[..., Ledger]]:
         def make(
             upstream_timeout: float = 2.0,
             webhook_secret: str | None = None,
+            secret_key: str | None = None,
             **simulator_options: Any,
         ) -> Ledger:
             options = SimulatorOptions(**{**FAST, "token": UPSTREAM_TOKEN, **simulator_options})
@@ -41,6 +42,7 @@ def make_ledger(database_url: str) -> Iterator[Callable[..., Ledger]]:
                 magic_hour_api_key=UPSTREAM_TOKEN,
                 upstream_timeout=upstream_timeout,
                 webhook_secret=webhook_secret,
+                secret_key=secret_key,
                 admin_token=ADMIN_TOKEN,
             )
             app = create_app(settings, database=database)

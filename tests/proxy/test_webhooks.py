@@ -1,0 +1,378 @@
+"""Magic Hour's webhooks as it sends them: signed with HMAC-SHA256, verified before anything is
+done, kept and processed once per (event, project, status); a terminal payload settles its job
+without a poll, a project no job owns is bypass spend, and each team gets its own events relayed,
+signed with its own secret (CONTRACT §4). Over real HTTP; the inbox is drained as the scheduler
+of `ledger serve` drains it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import magic_hour
+import pytest
+from sqlalchemy import func, select
+
+from ledger.models import Alert, Entry, WebhookEvent
+from ledger.webhooks import inbox
+from ledger.webhooks.relay import Relay
+from ledger.webhooks.signing import signed_headers
+from tests.support.service import ADMIN_TOKEN, Ledger
+
+SECRET = "mh-webhook-secret-for-tests"
+SERVER_KEY = "ledger-secret-key-for-tests"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+IMAGE = "api-assets/id/image.png"
+
+
+def post(ledger: Ledger, body: bytes, headers: dict[str, str] | None) -> httpx.Response:
+    return httpx.post(
+        f"{ledger.url}/webhooks/magic-hour",
+        content=body,
+        headers={"content-type": "application/json", **(headers or {})},
+    )
+
+
+def signed(body: bytes, secret: str = SECRET, **kw: Any) -> dict[str, str]:
+    return signed_headers(secret, body, **kw)
+
+
+def event(project: str, kind: str = "video.completed", credits: int = 140) -> bytes:
+    status = {"video.completed": "complete", "video.errored": "error"}.get(kind, "rendering")
+    payload = {"id": project, "status": status, "credits_charged": credits, "downloads": []}
+    return json.dumps({"type": kind, "payload": payload}).encode()
+
+
+def a_job(ledger: Ledger, stack: ExitStack, slug: str = "acme") -> tuple[str, str]:
+    """A team with one submitted kling-3.0 job (144 held); returns (key, project id)."""
+    key = ledger.team(slug, 10_000)
+    client = ledger.client(key, stack)
+    created = client.v1.image_to_video.create(
+        assets={"image_file_path": IMAGE}, end_seconds=3, model="kling-3.0"
+    )
+    return key, created.id
+
+
+def project_gets(ledger: Ledger) -> int:
+    counters = ledger.simulator.state()["counters"]
+    return sum(n for name, n in counters.items() if name.startswith("GET /v1/video-projects"))
+
+
+def inbox_size(ledger: Ledger) -> int:
+    with ledger.database.read() as session:
+        return int(session.scalar(select(func.count()).select_from(WebhookEvent)) or 0)
+
+
+@pytest.fixture
+def hooked(make_ledger: Callable[..., Ledger]) -> Ledger:
+    return make_ledger(webhook_secret=SECRET, secret_key=SERVER_KEY)
+
+
+def test_a_signed_terminal_event_settles_its_job_without_a_poll(
+    hooked: Ledger, stack: ExitStack
+) -> None:
+    _, project = a_job(hooked, stack)
+    body = event(project, credits=140)  # Magic Hour's word, signed: no GET needed
+    answer = post(hooked, body, signed(body))
+    assert answer.status_code == 200
+    assert answer.json() == {"event": "video.completed", "project": project, "outcome": "received"}
+    assert hooked.jobs("acme")[0].status == "submitted"  # processed after the answer
+    report = inbox.drain(hooked.database)
+    assert (report.processed, report.settled) == (1, 1)
+    [job] = hooked.jobs("acme")
+    assert (job.status, job.charged_credits) == ("settled", 140)
+    assert hooked.balance("acme").spent == 140
+    assert project_gets(hooked) == 0
+
+
+def test_started_moves_no_money(hooked: Ledger, stack: ExitStack) -> None:
+    _, project = a_job(hooked, stack)
+    body = event(project, "video.started", credits=144)
+    assert post(hooked, body, signed(body)).status_code == 200
+    inbox.drain(hooked.database)
+    [job] = hooked.jobs("acme")
+    assert (job.status, job.held_credits) == ("submitted", 144)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        "no headers",
+        "no signature",
+        "wrong secret",
+        "altered body",
+        "stale timestamp",
+        "future timestamp",
+        "timestamp not a number",
+    ],
+)
+def test_an_unverified_call_gets_401_and_changes_nothing(
+    hooked: Ledger, stack: ExitStack, forge: str
+) -> None:
+    _, project = a_job(hooked, stack)
+    body = event(project)
+    headers: dict[str, str] | None = signed(body)
+    sent = body
+    if forge == "no headers":
+        headers = None
+    elif forge == "no signature":
+        headers = {"magic-hour-event-timestamp": headers["magic-hour-event-timestamp"]}
+    elif forge == "wrong secret":
+        headers = signed(body, "not-the-secret")
+    elif forge == "altered body":
+        sent = event(project, credits=1)
+    elif forge == "stale timestamp":
+        headers = signed(body, now=time.time() - 301)
+    elif forge == "future timestamp":
+        headers = signed(body, now=time.time() + 301)
+    else:
+        headers = {**headers, "magic-hour-event-timestamp": "soon"}
+    answer = post(hooked, sent, headers)
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "unauthorized"
+    assert inbox_size(hooked) == 0
+    inbox.drain(hooked.database)
+    assert hooked.jobs("acme")[0].status == "submitted"
+
+
+def test_the_same_event_delivered_five_times_settles_once(hooked: Ledger, stack: ExitStack) -> None:
+    _, project = a_job(hooked, stack)
+    body = event(project, credits=150)
+    outcomes = [post(hooked, body, signed(body)).json()["outcome"] for _ in range(5)]
+    assert outcomes == ["received"] + ["duplicate: already received"] * 4
+    inbox.drain(hooked.database)
+    for _ in range(3):  # and again later: nothing left to do
+        post(hooked, body, signed(body))
+        inbox.drain(hooked.database)
+    [job] = hooked.jobs("acme")
+    assert (job.status, job.charged_credits) == ("settled", 150)
+    with hooked.database.read() as session:
+        settles = session.scalar(
+            select(func.count()).where(Entry.job_id == job.id, Entry.kind == "settle")
+        )
+    assert settles == 1 and inbox_size(hooked) == 1
+    assert hooked.balance("acme").spent == 150
+
+
+def test_a_verified_body_that_is_no_event_is_refused(hooked: Ledger) -> None:
+    for body in (b"not json", b"[]", b'{"type": "video.completed"}', b'{"type": 3, "payload": {}}'):
+        answer = post(hooked, body, signed(body))
+        assert answer.status_code == 422, body
+        assert answer.json()["error"]["code"] == "invalid_request"
+    assert inbox_size(hooked) == 0
+
+
+def test_webhooks_are_off_without_a_secret(ledger: Ledger) -> None:
+    body = event("anything")
+    assert post(ledger, body, signed(body)).status_code == 404
+
+
+def test_a_project_no_job_owns_is_bypass_spend_alerted_once(hooked: Ledger) -> None:
+    started = event("made-in-the-web-app", "video.started", credits=480)
+    done = event("made-in-the-web-app", "video.completed", credits=456)
+    for body in (started, done, started):  # a late repeat of started changes nothing
+        assert post(hooked, body, signed(body)).status_code == 200
+        inbox.drain(hooked.database)
+    drift = httpx.get(f"{hooked.url}/api/drift", headers=ADMIN).json()
+    assert drift["bypass"]["projects"] == 1 and drift["bypass"]["credits"] == 456
+    [item] = drift["bypass"]["items"]
+    assert (item["project_id"], item["status"], item["ended"]) == (
+        "made-in-the-web-app",
+        "complete",
+        True,
+    )
+    with hooked.database.read() as session:
+        alerts = list(session.scalars(select(Alert).where(Alert.kind == "bypass")))
+    assert len(alerts) == 1 and alerts[0].team_id is None
+    listed = httpx.get(f"{hooked.url}/api/alerts", headers=ADMIN).json()["items"]
+    assert [a["kind"] for a in listed] == ["bypass"]
+
+
+# -- the relay ---------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A loopback HTTP server that records what each path received and answers by a script."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.script: dict[str, list[int]] = {}  # path -> statuses to answer, then 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append((self.path, headers, body))
+                answers = receiver.script.get(self.path) or []
+                self.send_response(answers.pop(0) if answers else 200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def at(self, path: str) -> list[tuple[dict[str, str], bytes]]:
+        return [(h, b) for p, h, b in self.received if p == path]
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    receiver = Receiver()
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def verify_as_magic_hour_says(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The published recipe: HMAC-SHA256 of "{timestamp}.{raw body}", hex, constant time."""
+    timestamp = headers["magic-hour-event-timestamp"]
+    expected = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    fresh = abs(time.time() - int(timestamp)) <= 300
+    return fresh and hmac.compare_digest(expected, headers["magic-hour-event-signature"])
+
+
+def register(ledger: Ledger, slug: str, url: str, **extra: Any) -> httpx.Response:
+    return httpx.put(
+        f"{ledger.url}/api/teams/{slug}/webhook", json={"url": url, **extra}, headers=ADMIN
+    )
+
+
+def relay_until(relay: Relay, done: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        relay.tick()
+        time.sleep(0.05)
+
+
+def test_each_team_receives_exactly_its_own_events_signed_with_its_own_secret(
+    hooked: Ledger, stack: ExitStack
+) -> None:
+    key_a, project_a = a_job(hooked, stack, "team-a")
+    _, project_b = a_job(hooked, stack, "team-b")
+    with receiving() as receiver:
+        secret_a = register(hooked, "team-a", f"{receiver.url}/a").json()["secret"]
+        secret_b = register(hooked, "team-b", f"{receiver.url}/b").json()["secret"]
+        assert secret_a != secret_b and secret_a.startswith("whsec_")
+        receiver.script["/a"] = [500, 500]  # team a's receiver fails twice
+        bodies = {project: event(project, credits=100) for project in (project_a, project_b)}
+        for body in bodies.values():
+            assert post(hooked, body, signed(body)).status_code == 200
+        assert inbox.drain(hooked.database).relayed == 2
+        relay = Relay(hooked.database, SERVER_KEY)
+        try:
+            relay_until(relay, lambda: len(receiver.at("/b")) == 1, 5)
+            assert len(receiver.at("/b")) == 1  # b is not held up by a's failures
+            relay_until(relay, lambda: len(receiver.at("/a")) == 3, 15)  # backoff 1 s, 2 s
+            for _ in range(5):  # delivered: never again
+                relay.tick()
+                time.sleep(0.05)
+        finally:
+            relay.close()
+        [(headers_b, body_b)] = receiver.at("/b")
+        assert body_b == bodies[project_b]  # byte for byte
+        assert verify_as_magic_hour_says(secret_b, headers_b, body_b)
+        assert not verify_as_magic_hour_says(secret_a, headers_b, body_b)
+        deliveries_a = receiver.at("/a")
+        assert len(deliveries_a) == 3
+        assert all(body == bodies[project_a] for _, body in deliveries_a)
+        assert all(verify_as_magic_hour_says(secret_a, h, b) for h, b in deliveries_a)
+
+    listed = httpx.get(f"{hooked.url}/api/teams/team-a/webhook/deliveries", headers=ADMIN).json()
+    [delivery] = listed["items"]
+    assert (delivery["event"], delivery["project_id"], delivery["status"]) == (
+        "video.completed",
+        project_a,
+        "delivered",
+    )
+    assert (delivery["attempts"], delivery["last_status_code"]) == (3, 200)
+    assert delivery["delivered_at"] is not None
+    own = httpx.get(
+        f"{hooked.url}/api/teams/team-a/webhook/deliveries",
+        headers={"Authorization": f"Bearer {key_a}"},
+    )
+    assert own.status_code == 200  # a team may read its own deliveries
+    other = httpx.get(
+        f"{hooked.url}/api/teams/team-b/webhook/deliveries",
+        headers={"Authorization": f"Bearer {key_a}"},
+    )
+    assert other.status_code == 404
+
+
+def test_a_team_that_chose_event_types_gets_only_those(hooked: Ledger, stack: ExitStack) -> None:
+    _, project = a_job(hooked, stack)
+    with receiving() as receiver:
+        register(hooked, "acme", f"{receiver.url}/hook", events=["video.completed"])
+        for body in (event(project, "video.started"), event(project)):
+            post(hooked, body, signed(body))
+        assert inbox.drain(hooked.database).relayed == 1
+        relay = Relay(hooked.database, SERVER_KEY)
+        try:
+            relay_until(relay, lambda: len(receiver.received) == 1, 5)
+        finally:
+            relay.close()
+        [(_, body)] = receiver.at("/hook")
+        assert json.loads(body)["type"] == "video.completed"
+
+
+def test_webhook_registration_is_the_admins_and_shows_its_secret_once(
+    hooked: Ledger, make_ledger: Callable[..., Ledger]
+) -> None:
+    key = hooked.team("acme", 100)
+    url = f"{hooked.url}/api/teams/acme/webhook"
+    team = {"Authorization": f"Bearer {key}"}
+    assert httpx.put(url, json={"url": "https://example.test/h"}, headers=team).status_code == 403
+    for bad in ("ftp://example.test/h", "https://", "not a url", "javascript:alert(1)"):
+        refused = httpx.put(url, json={"url": bad}, headers=ADMIN)
+        assert refused.status_code == 422, bad
+    refused = httpx.put(
+        url, json={"url": "https://example.test/h", "events": ["video.x"]}, headers=ADMIN
+    )
+    assert refused.status_code == 422
+    made = httpx.put(url, json={"url": "https://example.test/h"}, headers=ADMIN)
+    assert made.status_code == 200 and made.json()["secret"].startswith("whsec_")
+    shown = httpx.get(url, headers=ADMIN).json()
+    assert "secret" not in shown and shown["url"] == "https://example.test/h"
+    assert made.json()["secret"] not in json.dumps(shown)
+    assert httpx.delete(url, headers=ADMIN).status_code == 204
+    assert httpx.get(url, headers=ADMIN).status_code == 404
+    # Without LEDGER_SECRET_KEY the relay is off, and says why.
+    plain = make_ledger(webhook_secret=SECRET)  # the same database, another server
+    off = httpx.put(
+        f"{plain.url}/api/teams/acme/webhook", json={"url": "https://x.test/"}, headers=ADMIN
+    )
+    assert off.status_code == 409 and "LEDGER_SECRET_KEY" in off.json()["error"]["message"]
+
+
+def test_the_sdk_s_job_is_settled_by_its_completed_event(hooked: Ledger, stack: ExitStack) -> None:
+    """An errored render: the payload's credits_charged (0, refunded) ends the hold."""
+    key = hooked.team("acme", 10_000)
+    client = hooked.client(key, stack)
+    created = client.v1.image_to_video.create(
+        assets={"image_file_path": IMAGE}, end_seconds=5, model="kling-3.0"
+    )
+    body = event(created.id, "video.errored", credits=0)
+    assert post(hooked, body, signed(body)).status_code == 200
+    inbox.drain(hooked.database)
+    [job] = hooked.jobs("acme")
+    assert (job.status, job.charged_credits) == ("settled", 0)
+    assert hooked.balance("acme").available == 10_000
+    with pytest.raises(magic_hour.ApiError):  # still only the team's own projects
+        client.v1.video_projects.get(id="made-in-the-web-app")
