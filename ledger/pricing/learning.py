@@ -97,7 +97,12 @@ def observe(session: Session, job: Job, charged: int, stage: str, now: datetime)
 
 
 def alert_under_reserved(session: Session, job: Job, charged: int, now: datetime) -> None:
-    """Once per pricing key and calendar month: Magic Hour charged more than ledger held."""
+    """Once per pricing key and calendar month: Magic Hour charged more than ledger held.
+
+    Only for jobs priced by the table (jobs from before pricing keys, or reserved by hand, have
+    their per-job overrun alert and no key to speak of)."""
+    if job.table_credits is None:
+        return
     key = key_of(job)
     alerts.record(
         session,

@@ -7,6 +7,7 @@ Without chromium (or Playwright) the browser tests are skipped with a reason, ex
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -28,6 +29,8 @@ from ledger.models import Job, utcnow
 from ledger.simulator.options import SimulatorOptions
 from ledger.simulator.testing import running_simulator
 from ledger.web import create_app, services_of
+from ledger.webhooks import inbox
+from ledger.webhooks.signing import signed_headers
 from tests.support.service import FAST, UPSTREAM_TOKEN, serving
 
 try:
@@ -39,6 +42,7 @@ CHROMIUM = os.environ.get("LEDGER_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ADMIN = "admin-token-for-the-browser-tests"
+WEBHOOK_SECRET = "webhook-secret-for-the-browser-tests"
 IMAGE = "api-assets/id/image.png"
 # Team names are untrusted text: one of them tries to become markup.
 HOSTILE_NAME = '<img src=x onerror="window.__xss=1">Ops & <b>friends</b>'
@@ -109,6 +113,7 @@ def service(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             magic_hour_api_key=UPSTREAM_TOKEN,
             upstream_timeout=0.5,
             admin_token=ADMIN,
+            webhook_secret=WEBHOOK_SECRET,
         )
         app = create_app(settings, database=database)
         stack.callback(services_of(app).close)
@@ -163,6 +168,21 @@ def service(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             marketing.v1.image_to_video.create(assets={"image_file_path": IMAGE}, end_seconds=4)
         assert unknown.value.status_code == 504, unknown.value.body
         simulator.clear_faults()
+
+        # a project made in Magic Hour's web app: its signed webhook makes it bypass spend
+        body = json.dumps(
+            {
+                "type": "video.completed",
+                "payload": {
+                    "id": "made-in-the-web-app",
+                    "status": "complete",
+                    "credits_charged": 456,
+                },
+            }
+        ).encode()
+        headers = {"content-type": "application/json", **signed_headers(WEBHOOK_SECRET, body)}
+        assert http.post("/webhooks/magic-hour", content=body, headers=headers).status_code == 200
+        inbox.drain(database)
         yield service
 
 

@@ -126,6 +126,12 @@ def test_an_admin_sees_every_team_with_the_api_s_numbers(
     assert page.locator("#report tbody tr").count() == max(1, len(report["rows"]))
     spent = page.locator('#summary [data-total="spent"] dd')
     expect(spent).to_have_text(f"{report['totals']['spent']:,}")
+    # spend that went around ledger: the account's, beside the teams'
+    bypass = service.get("/api/drift", **{"from": first, "to": last})["bypass"]
+    assert bypass["credits"] == 456
+    shown_bypass = page.locator('#summary [data-total="bypass"]')
+    expect(shown_bypass.locator("dd")).to_have_text(f"{bypass['credits']:,}")
+    expect(shown_bypass.locator("dt")).to_have_text("Bypass spend (1 project)")
 
     # untrusted text stays text
     expect(page.locator('[data-team="ops"] .name')).to_have_text(HOSTILE_NAME)

@@ -245,13 +245,15 @@
     $("apply").disabled = true;
     try {
       const only = query.team ? { team: query.team } : {};
-      const [allTeams, reserved, submitted, unknown, alerts, report] = await Promise.all([
+      const [allTeams, reserved, submitted, unknown, alerts, report, drift] = await Promise.all([
         getAll("/api/teams"),
         getAll("/api/jobs", { status: "reserved", ...only }),
         getAll("/api/jobs", { status: "submitted", ...only }),
         getAll("/api/jobs", { status: "unknown", ...only }),
         getJson("/api/alerts", { limit: 200, ...only }),
         getJson("/api/reports/spend", reportParams(query, "json")),
+        // spend no team's job owns (Magic Hour's webhooks named it): the account's, not a team's
+        query.team ? Promise.resolve(null) : getJson("/api/drift", { from: query.from, to: query.to }),
       ]);
       if (mine !== loading) return;
       teams = allTeams.items;
@@ -266,6 +268,7 @@
         unknownMore: unknown.more,
         alerts: group(alerts.items, "team"),
         report,
+        bypass: drift ? drift.bypass : null,
       };
       render();
       setStatus("Updated " + new Date().toLocaleTimeString() + ".");
@@ -344,6 +347,11 @@
       ["Unknown jobs", number.format(unknown) + (shown.unknownMore ? "+" : ""), "unknown"],
     ];
     if (typeof totals.usd === "number") items.splice(2, 0, ["USD in range", "$" + decimal.format(totals.usd), "usd"]);
+    if (shown.bypass) {
+      const projects = shown.bypass.projects;
+      const label = "Bypass spend (" + number.format(projects) + (projects === 1 ? " project)" : " projects)");
+      items.push([label, credits(shown.bypass.credits), "bypass"]);
+    }
     $("summary").replaceChildren(
       ...items.map(([label, value, field]) =>
         el("div", { "data-total": field }, el("dt", { text: label }), el("dd", { text: value })),
