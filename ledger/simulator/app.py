@@ -1,7 +1,9 @@
 """The simulator's HTTP side: ``create_simulator_app(options)``.
 
 ``/v1/...`` speaks the Magic Hour API (reference ``magic-hour-api.md``). ``/_simulator/...`` is
-the simulator's own: upload targets, downloads, inspection and control for tests. Every JSON reply
+the simulator's own: upload targets, downloads, inspection and control for tests, and
+``POST /_simulator/projects`` (a project made outside ledger, by another client of the account,
+with its charge and webhooks). Every JSON reply
 carries ``content-type: application/json``; errors are ``{"message": ..., "code": ...}`` (the
 reference's suggested ``message``, plus a stable code).
 """
@@ -130,7 +132,13 @@ def create_simulator_app(options: SimulatorOptions | None = None) -> Flask:
         store.initialize(options.faults)
     webhooks = None
     if options.webhook_url:
-        webhooks = WebhookSender(options.webhook_url, dict(options.webhook_headers), store)
+        webhooks = WebhookSender(
+            options.webhook_url,
+            options.webhook_secret or "",
+            store,
+            timeout=options.webhook_timeout,
+            time_scale=options.time_scale,
+        )
     runtime = Runtime(options, store, random.Random(options.seed), webhooks, _tempdir=tempdir)
 
     app = Flask("ledger.simulator")
@@ -229,7 +237,16 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
             store.count(counter)
             store.count(f"fault:{drawn[0]}")
             return refusal
-        body = request.get_json(silent=True)
+        made = make_project(tool, request.get_json(silent=True), counter, drawn)
+        if isinstance(made, Response):
+            return made
+        response = json_response(create_response(made))
+        return _deliver_late(runtime, *drawn, response) if drawn else response
+
+    def make_project(
+        tool: catalog.Tool, body: Any, counter: str, drawn: tuple[str, Faults] | None = None
+    ) -> Job | Response:
+        """What a create does once past the faults: validate, plan, charge, schedule webhooks."""
         if body is None:
             store.count(counter)
             return error_response(400, "invalid_json", "The body must be a JSON object.")
@@ -238,7 +255,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
         except BodyInvalid as exc:
             store.count(counter)
             return error_response(422, "invalid_request", str(exc), field=exc.path)
-        quote = costs.quote(tool.kind, endpoint, body, options.tier)
+        quote = costs.quote(tool.kind, tool.endpoint, body, options.tier)
         job = plan_job(tool, body, quote, options, runtime.rng, time.time())
         if drawn is not None:
             job = replace(job, fault=drawn[0])
@@ -246,8 +263,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
         store.add_job(job, counter)
         if runtime.webhooks is not None and tool.kind != "face":
             runtime.webhooks.schedule(job, base_url())
-        response = json_response(create_response(job))
-        return _deliver_late(runtime, *drawn, response) if drawn else response
+        return job
 
     # -- projects --------------------------------------------------------------------------------
 
@@ -386,6 +402,28 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
                 "options": options.to_json(),
             }
         )
+
+    @app.post("/_simulator/projects")
+    def create_outside() -> Response:
+        """A project made by another client of the account (another key, the web app): created
+        as ``POST /v1/<endpoint>`` would (no faults), charged, rendered, with its webhooks."""
+        request_body = request.get_json(silent=True)
+        if not isinstance(request_body, dict):
+            return error_response(400, "invalid_json", "The body must be a JSON object.")
+        endpoint = request_body.get("endpoint")
+        tool = catalog.TOOLS.get(endpoint) if isinstance(endpoint, str) else None
+        if tool is None:
+            message = f"endpoint: no create endpoint {endpoint!r}"
+            return error_response(422, "invalid_request", message, field="endpoint")
+        body = request_body.get("body")
+        if not isinstance(body, dict):
+            return error_response(
+                422, "invalid_request", "body: must be an object (a create body)", field="body"
+            )
+        made = make_project(tool, body, "POST /_simulator/projects")
+        if isinstance(made, Response):
+            return made
+        return json_response(create_response(made))
 
     @app.get("/_simulator/jobs")
     def jobs() -> Response:

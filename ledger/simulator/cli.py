@@ -37,16 +37,6 @@ def _parse_price_changes(
         raise click.BadParameter(str(exc)) from None
 
 
-def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    headers = []
-    for value in values:
-        name, sep, content = value.partition(":")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"expected 'Name: value', got {value!r}")
-        headers.append((name.strip(), content.strip()))
-    return tuple(headers)
-
-
 @click.command("simulator")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True)
@@ -145,12 +135,22 @@ def _parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     help="Multiply every charge of a job on MODEL by FACTOR (> 0), rounded up: a price "
     "Magic Hour raised. Repeatable.",
 )
-@click.option("--webhook-url", help="POST video.*/image.*/audio.* events here.")
 @click.option(
-    "--webhook-header",
-    multiple=True,
-    metavar="'NAME: VALUE'",
-    help="Extra header on every webhook, e.g. 'X-Ledger-Webhook-Secret: s3cret'.",
+    "--webhook-url",
+    help="POST video.*/image.*/audio.* events here, signed (needs --webhook-secret).",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="LEDGER_SIMULATOR_WEBHOOK_SECRET",
+    help="Sign every webhook with this secret, as Magic Hour does (magic-hour-event-signature).",
+)
+@click.option(
+    "--webhook-timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Wall seconds a webhook may wait for a 2xx before it is retried (backoff 1, 2, 4... "
+    "simulated seconds, for 24 simulated hours).",
 )
 @click.option(
     "--rate-limit-rate",
@@ -229,7 +229,8 @@ def simulator_command(
     create_charge: str,
     price_changes: tuple[tuple[str, float], ...],
     webhook_url: str | None,
-    webhook_header: tuple[str, ...],
+    webhook_secret: str | None,
+    webhook_timeout: float,
     rate_limit_rate: float,
     retry_after: int,
     error_rate: float,
@@ -250,10 +251,13 @@ def simulator_command(
     It speaks /v1/ like the real API: create endpoints, projects that render over time, uploads,
     downloads, the account and webhooks, with configurable render time, cost drift and faults.
     It charges Magic Hour's published rates (and its own for what has none).
-    Inspect and steer it under /_simulator/ (state, jobs, faults, reset).
+    Inspect and steer it under /_simulator/ (state, jobs, faults, reset, and projects made
+    outside ledger by another client of the account).
     """
     from ledger.simulator.server import serve  # gunicorn only when actually serving
 
+    if webhook_url is not None and not webhook_secret:
+        raise click.UsageError("--webhook-url needs --webhook-secret (Magic Hour signs webhooks)")
     try:
         faults = Faults(
             rate_limit_rate=rate_limit_rate,
@@ -283,7 +287,8 @@ def simulator_command(
             create_charge=create_charge,
             price_changes=price_changes,
             webhook_url=webhook_url,
-            webhook_headers=_parse_headers(webhook_header),
+            webhook_secret=webhook_secret or None,
+            webhook_timeout=webhook_timeout,
             faults=faults,
             seed=seed,
             public_url=public_url,

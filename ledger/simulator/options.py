@@ -138,6 +138,10 @@ class SimulatorOptions:
     lip-sync, image-to-video and text-to-video renders come out at one of ``drift_fps`` and are
     charged for it. ``price_changes`` multiply every charge of a job on that model (rounded up):
     Magic Hour raising a price that ledger's table still has at the old one.
+
+    Webhooks go to ``webhook_url``, signed with ``webhook_secret`` as Magic Hour signs them (it
+    always does, so a URL needs a secret). A delivery without a 2xx answer within
+    ``webhook_timeout`` seconds of wall time is retried with backoff (see ``webhooks``).
     """
 
     token: str | None = field(default=None, repr=False)  # None: any bearer token is accepted
@@ -155,7 +159,8 @@ class SimulatorOptions:
     create_charge: str = "published"  # i2v/t2v create charge: published, or a 30 fps estimate
     price_changes: tuple[tuple[str, float], ...] = ()  # (model, factor): its charges x factor
     webhook_url: str | None = None
-    webhook_headers: tuple[tuple[str, str], ...] = ()
+    webhook_secret: str | None = field(default=None, repr=False)  # signs every webhook
+    webhook_timeout: float = 10.0  # wall seconds a delivery may take before it is retried
     faults: Faults = field(default_factory=Faults)
     seed: int | None = None
     state_path: Path | None = None  # SQLite file shared by workers; None: a private temp file
@@ -183,20 +188,34 @@ class SimulatorOptions:
             ("http://", "https://")
         ):
             raise OptionsError(f"webhook_url must be an http(s) URL, got {self.webhook_url!r}")
+        if self.webhook_secret is not None and (
+            not isinstance(self.webhook_secret, str) or not self.webhook_secret
+        ):
+            raise OptionsError("webhook_secret must be a non-empty string")
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise OptionsError("webhook_url needs webhook_secret: Magic Hour signs every webhook")
+        timeout = self.webhook_timeout
+        if not (
+            isinstance(timeout, int | float)
+            and not isinstance(timeout, bool)
+            and math.isfinite(timeout)
+            and timeout > 0
+        ):
+            raise OptionsError(f"webhook_timeout must be a number of seconds > 0, got {timeout!r}")
 
     def price_factor(self, model: str | None) -> float:
         """What ``price_changes`` multiply the charges of a job on ``model`` by."""
         return dict(self.price_changes).get(model or "", 1.0)
 
     def to_json(self) -> dict[str, Any]:
-        """The options as ``/_simulator/state`` shows them (never the token)."""
+        """The options as ``/_simulator/state`` shows them (never the token nor the secret)."""
         # the faults in force (they change at run time) are shown beside these, not here
-        hidden = ("token", "faults")
+        hidden = ("token", "faults", "webhook_secret")
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         return shown | {
             "token_required": self.token is not None,
             "drift_fps": list(self.drift_fps),
             "price_changes": dict(self.price_changes),
-            "webhook_headers": [name for name, _ in self.webhook_headers],  # values may be secret
+            "webhook_signed": self.webhook_secret is not None,
             "state_path": str(self.state_path) if self.state_path else None,
         }

@@ -62,6 +62,12 @@ class SimulatorHandle:
         """Cancel a job as a user would from the web app."""
         return self._json("POST", f"/_simulator/jobs/{job_id}/cancel")
 
+    def create_outside(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_simulator/projects``: create a project on ``endpoint`` (``image-to-video``)
+        as another client of the account would (another key, the web app): charged, rendered
+        and announced by webhooks like any other. Returns that endpoint's create response."""
+        return self._json("POST", "/_simulator/projects", json={"endpoint": endpoint, "body": body})
+
     def set_faults(self, **changes: Any) -> dict[str, Any]:
         """Change some faults at run time (``error_rate=1.0``, ``scope="get"``, ...)."""
         return self._json("PATCH", "/_simulator/faults", json=changes)

@@ -1,13 +1,9 @@
-"""Projects over time: statuses, cost drift, failures with refunds, cancels, the account balance
-and webhooks, as a client and the upstream's own records see them."""
+"""Projects over time: statuses, cost drift, failures with refunds, cancels and the account
+balance, as a client and the upstream's own records see them (webhooks: ``test_webhooks``)."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import magic_hour
@@ -23,7 +19,7 @@ def test_status_goes_queued_rendering_complete(make_simulator: Any, sdk: Any):
     simulator = make_simulator(time_scale=0.05, jitter=0.0)
     client = sdk(simulator.url, "t")
     project_id = client.v1.image_to_video.create(**I2V).id
-    seen = []
+    seen: list[str] = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         status = client.v1.video_projects.get(id=project_id).status
@@ -221,75 +217,3 @@ def test_balance_equals_start_minus_final_credits(make_simulator: Any, sdk: Any)
     assert [truth[project_id] for _, project_id in ids] == finals
     statuses = {job["status"] for job in simulator.jobs()}
     assert statuses <= {"complete", "error", "canceled"} and len(statuses) > 1
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, str], dict[str, Any]]]
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        self.received.append((dict(self.headers), body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook_receiver() -> Iterator[tuple[str, list]]:
-    received: list = []
-    handler = type("Receiver", (_Receiver,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/webhooks/magic-hour", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def test_webhooks_started_completed_errored_none_for_cancel(
-    make_simulator: Any, webhook_receiver, sdk: Any
-):
-    url, received = webhook_receiver
-    headers = (("X-Ledger-Webhook-Secret", "s3cret"),)
-    ok = make_simulator(webhook_url=url, webhook_headers=headers)
-    client = sdk(ok.url, "t")
-    video_id = client.v1.image_to_video.create(**I2V).id
-    image_id = client.v1.photo_colorizer.create(assets={"image_file_path": "api-assets/a.png"}).id
-    failing = make_simulator(webhook_url=url, webhook_headers=headers, job_error_rate=1.0)
-    audio_id = (
-        sdk(failing.url, "t").v1.ai_music_generator.create(duration=15, style={"prompt": "x"}).id
-    )
-    canceling = make_simulator(webhook_url=url, cancel_rate=1.0, queue_seconds=0.0)
-    sdk(canceling.url, "t").v1.ai_meme_generator.create(style={"template": "Random", "topic": "x"})
-    for sim in (ok, failing, canceling):
-        sim.wait_until_settled()
-    deadline = time.monotonic() + 5
-    while len(received) < 6 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)  # anything else would arrive by now
-    events = sorted((body["payload"]["id"], body["type"]) for _, body in received)
-    canceled_started = [e for e in events if e[0] not in (video_id, image_id, audio_id)]
-    assert sorted(e for e in events if e not in canceled_started) == sorted(
-        [
-            (video_id, "video.started"),
-            (video_id, "video.completed"),
-            (image_id, "image.started"),
-            (image_id, "image.completed"),
-            (audio_id, "audio.started"),
-            (audio_id, "audio.errored"),
-        ]
-    )
-    # a canceled job may have said it started; it never says how it ended
-    assert [kind for _, kind in canceled_started] in ([], ["image.started"])
-    completed = next(b for _, b in received if b["type"] == "video.completed")
-    assert completed["payload"]["status"] == "complete" and completed["payload"]["downloads"]
-    assert all(
-        h.get("X-Ledger-Webhook-Secret") == "s3cret"
-        for h, b in received
-        if b["payload"]["id"] in (video_id, image_id, audio_id)
-    )
