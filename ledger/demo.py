@@ -118,10 +118,8 @@ def run(port: int, simulator_port: int, exit_after: bool, out: TextIO = sys.stdo
                 "1",
                 "--webhook-url",
                 f"{ledger_url}/webhooks/magic-hour",
-                "--webhook-header",
-                f"X-Ledger-Webhook-Secret: {webhook_secret}",
             ],
-            {},
+            {"LEDGER_SIMULATOR_WEBHOOK_SECRET": webhook_secret},
             state_dir / "simulator.log",
         )
         env = {
@@ -149,7 +147,7 @@ def run(port: int, simulator_port: int, exit_after: bool, out: TextIO = sys.stdo
             wait_until(
                 lambda: http.get(f"{ledger_url}/readyz").status_code == 200, 60, "ledger serve"
             )
-            notes.append(f"{ledger_url}; reconciliation every 1 s; webhooks on")
+            notes.append(f"{ledger_url}; reconciliation every 1 s; signed webhooks on")
         if tour.failures:
             _show_logs(tour, state_dir)
             return 1
@@ -230,7 +228,8 @@ def tour_jobs(
             download_outputs=False,
         )
         check(result.status == "complete", f"status {result.status}")
-        notes.append(f"held 384, settled at {result.credits_charged} (it came out at 25 fps)")
+        slower = " (it came out at 25 fps, not 24)" if result.credits_charged > 384 else ""
+        notes.append(f"held 384, settled at {result.credits_charged}{slower}")
     with tour.step("design: AI image generator, 2 images") as notes:
         images = design.v1.ai_image_generator.create(
             image_count=2, style={"prompt": "a red fox"}, model="flux-schnell"
@@ -280,8 +279,14 @@ def tour_jobs(
         check(canceled.status_code == 200, f"cancel: {canceled.text}")
         created.append(job.id)
         notes.append(f"{job.credits_charged} held, then refunded")
-    tour.say("    (a canceled render sends no webhook: ledger finds it by polling, ~20 s)")
+    tour.say(
+        "    (Magic Hour's signed webhooks settle each job as its render ends; a canceled render "
+        "sends none, so ledger finds it with its safety-net poll, well after the render)"
+    )
     with tour.step("reconciliation settles every job to what Magic Hour charged") as notes:
+        begun = time.monotonic()
+        wait_until(lambda: _open_jobs(http, ledger_url, admin) <= 1, 60, "the webhooks")
+        by_webhooks = time.monotonic() - begun
         wait_until(lambda: _open_jobs(http, ledger_url, admin) == 0, 90, "settlement")
         truth = {
             j["id"]: j["final_credits_charged"]
@@ -301,6 +306,10 @@ def tour_jobs(
             if j["charged_credits"] is not None and j["charged_credits"] < j["estimated_credits"]
         ]
         notes.append(f"{len(jobs)} jobs match Magic Hour's charges; {len(drifted)} cost less")
+        notes.append(
+            f"all but the canceled one within {by_webhooks:.1f}s, the canceled one "
+            f"{time.monotonic() - begun:.0f}s in"
+        )
 
 
 def _open_jobs(http: httpx.Client, url: str, admin: dict[str, str]) -> int:
