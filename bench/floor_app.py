@@ -200,7 +200,7 @@ def create_app(upstream_url: str, database: str) -> Flask:
         if request.headers.get("authorization") not in keys:
             return Response('{"error":"unauthorized"}', status=401, content_type="application/json")
         body = request.get_data(cache=False)
-        estimate = 30 * int(json.loads(body)["end_seconds"])
+        estimate = 48 * int(json.loads(body)["end_seconds"])  # kling-3.0 at 720p: 48 credits/s
         job_id = store.hold(estimate)
         if job_id is None:
             return Response('{"error":"over budget"}', status=402, content_type="application/json")

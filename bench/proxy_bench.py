@@ -14,7 +14,7 @@ team with a budget far beyond the run): 1 connection (median and p99 latency; th
 the variant's minus direct's) and 32 connections (requests/s, p99). The simulator is reset before
 each measurement so that every variant meets the same upstream. Figures are medians over rounds.
 
-Then, per ledger server, a tight-budget run: a team with 500 x 90 credits, 32 connections
+Then, per ledger server, a tight-budget run: a team with 500 x 144 credits, 32 connections
 hammering it; the ledger must accept exactly what fits, never more (held + spent <= budget),
 upstream must have seen exactly the accepted creates, and `ledger audit` must pass.
 
@@ -49,7 +49,7 @@ LUA = HERE / "proxy_create.lua"
 PASSTHROUGH = HERE / "passthrough_app.py"
 FLOOR = HERE / "floor_app.py"
 ENDPOINT = "/v1/image-to-video"
-CREDITS_PER_CREATE = 90  # bench/proxy_create.lua: 30 fps x 3 s x 1 credit
+CREDITS_PER_CREATE = 144  # bench/proxy_create.lua: kling-3.0 at 720p, 48 credits/s x 3 s
 HOT_BUDGET = 10**12
 FLOOR_KEY = "floor-key"  # bench/floor_app.py's one key
 TIGHT_CREATES = 500

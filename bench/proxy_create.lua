@@ -1,4 +1,4 @@
--- wrk script for bench/proxy_bench.py: POST an image-to-video create (3 s, 90 credits) with the
+-- wrk script for bench/proxy_bench.py: POST an image-to-video create (3 s, 144 credits) with the
 -- bearer key in PROXY_BENCH_KEY, then print one machine-readable line of results.
 wrk.method = "POST"
 wrk.body = '{"assets":{"image_file_path":"api-assets/id/a.png"},"end_seconds":3}'

@@ -7,21 +7,27 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ledger.errors import InvalidInput
 from ledger.models import utcnow
 from ledger.pricing import learning
-from ledger.pricing.learning import LearnedPrices
-from ledger.pricing.pricer import Pricer
 from ledger.pricing.table import PricingTable
+
+if TYPE_CHECKING:
+    from ledger.pricing.pricer import Pricer
 
 EXIT_UNDER_RESERVED = 1
 
 
 def _pricer(runtime: Any) -> Pricer:
+    # Imported here: the pricer counts fallback estimates in a Prometheus metric, and
+    # prometheus_client must not be imported before `ledger serve` sets its multiprocess dir.
+    from ledger.pricing.learning import LearnedPrices
+    from ledger.pricing.pricer import Pricer
+
     settings = runtime.settings
     table = PricingTable.load(settings.pricing, plan=settings.plan)
     return Pricer(table, LearnedPrices(runtime.database.read))

@@ -313,7 +313,8 @@ def test_quote(api: FlaskClient) -> None:
     body = {"endpoint": "image-to-video", "body": {"end_seconds": 5}}
     for token in (ADMIN, secret):
         response = api.post("/api/quote", json=body, headers=auth(token))
-        assert response.status_code == 200 and response.json["estimated_credits"] == 150
+        # no model on creator at 720p: kling-3.0, 48 credits/s x 5 s
+        assert response.status_code == 200 and response.json["estimated_credits"] == 240
     bad = api.post(
         "/api/quote", json={"endpoint": "image-to-video", "body": {}}, headers=ADMIN_AUTH
     )

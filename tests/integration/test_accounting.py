@@ -153,7 +153,7 @@ def test_adjust_hold_follows_the_upstream_charge(database: Database) -> None:
     assert balance(database, team_id).held == 120
     with database.write() as session:
         adjusted = accounting.adjust_hold(session, job.id, 200, now=NOW)
-    assert adjusted.flag == "overrun"  # upstream charged more than we estimated
+    assert adjusted.flag == "under_reserved"  # upstream charged more than we estimated
     assert (balance(database, team_id).held, balance(database, team_id).available) == (200, 800)
     with database.write() as session:
         accounting.settle(session, job.id, 200, now=NOW)

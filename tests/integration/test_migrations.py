@@ -99,7 +99,11 @@ def test_jobs_from_before_pricing_keys_survive_and_are_left_out_of_learning(
         accounting.settle(session, job_id, 50)  # far above its 10: an overrun
     with database.read() as session:
         settled = session.get_one(Job, job_id)
-        assert (settled.model, settled.charged_credits, settled.flag) == ("kling-3.0", 50, "overrun")
+        assert (settled.model, settled.charged_credits, settled.flag) == (
+            "kling-3.0",
+            50,
+            "overrun",
+        )
         assert (settled.resolution, settled.audio, settled.basis, settled.table_credits) == (
             None,
             None,

@@ -127,9 +127,21 @@ def test_an_alert_survives_a_worker_restart_without_loss_or_repeat(
 def test_an_overrun_alert_is_recorded_once(database: Database, receiver) -> None:
     hub, url = receiver
     team_id = team(database, 1000, [])
-    job = hold(database, team_id, 100)
+    with database.write() as session:  # a hold the table priced, as the proxy takes it
+        job = accounting.reserve(
+            session,
+            team_id,
+            100,
+            endpoint="image-to-video",
+            kind="video",
+            model="kling-3.0",
+            priced={"resolution": "720p", "audio": False, "basis": "table", "table_credits": 100},
+        ).id
     with database.write() as session:
         accounting.settle(session, job, 160)
-    assert alerts.deliver_due(database, url) == (1, 0)
-    assert hub.messages[0]["ledger"]["kind"] == "overrun"
-    assert "charged 160 credits; 100 were reserved" in hub.messages[0]["text"]
+    # Charged above the estimate too: the per-job overrun alert and its key's under_reserved one.
+    assert alerts.deliver_due(database, url) == (2, 0)
+    kinds = [message["ledger"]["kind"] for message in hub.messages]
+    assert (kinds.count("overrun"), kinds.count("under_reserved")) == (1, 1)
+    overrun = hub.messages[kinds.index("overrun")]
+    assert "charged 160 credits; 100 were reserved" in overrun["text"]

@@ -30,14 +30,15 @@ def test_create_holds_the_estimate_and_answers_like_magic_hour(
 ) -> None:
     key = ledger.team("acme", 1000)
     created = i2v(ledger.client(key, stack), 5)
-    assert created.credits_charged == 150 and created.id
+    # kling-3.0 at 720p: 48 credits/s x 5 s
+    assert created.credits_charged == 240 and created.id
     view = ledger.balance("acme")
-    assert (view.held, view.available) == (150, 850)
+    assert (view.held, view.available) == (240, 760)
     [job] = ledger.jobs("acme")
     assert (job.status, job.upstream_id, job.estimated_credits, job.kind) == (
         "submitted",
         created.id,
-        150,
+        240,
         "video",
     )
     assert ledger.creates_seen_upstream() == 1
@@ -53,8 +54,9 @@ def test_headers_tell_the_job_and_the_credits(ledger: Ledger) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-ledger-job-id"].startswith("job_")
-    assert response.headers["x-ledger-reserved-credits"] == "90"
-    assert response.headers["x-ledger-available-credits"] == "910"
+    # no model on creator at 720p: kling-3.0, 48 credits/s x 3 s
+    assert response.headers["x-ledger-reserved-credits"] == "144"
+    assert response.headers["x-ledger-available-credits"] == "856"
     [job] = ledger.jobs("acme")
     assert job.tags == {"project": "launch", "env": "prod"}
 
@@ -68,7 +70,7 @@ def test_generate_uploads_polls_downloads_and_settles(
     result = ledger.client(key, stack).v1.image_to_video.generate(
         assets={"image_file_path": str(image)},
         end_seconds=4,
-        model="ltx-2.5",
+        model="ltx-2.3",
         download_directory=str(tmp_path),
     )
     assert result.status == "complete"
@@ -94,7 +96,8 @@ def test_the_async_client_works_unmodified(ledger: Ledger, tmp_path) -> None:
         return created, result
 
     created, result = asyncio.run(run())
-    assert created.credits_charged == 90 and result.status == "complete"
+    # no model on creator at 720p: kling-3.0, 48 credits/s x 3 s
+    assert created.credits_charged == 144 and result.status == "complete"
     assert {job.endpoint for job in ledger.jobs("acme")} == {"image-to-video", "text-to-video"}
 
 
@@ -105,12 +108,13 @@ def test_over_budget_is_refused_with_402_and_nothing_reaches_upstream(
     with pytest.raises(magic_hour.ApiError) as refused:
         i2v(ledger.client(key, stack), 5)
     assert refused.value.status_code == 402
+    # kling-3.0 at 720p: 48 credits/s x 5 s
     assert refused.value.body == {
         "error": {
             "code": "budget_exceeded",
-            "message": "estimated 150 credits exceed the 100 available to team acme",
+            "message": "estimated 240 credits exceed the 100 available to team acme",
             "team": "acme",
-            "estimated_credits": 150,
+            "estimated_credits": 240,
             "available_credits": 100,
         }
     }
@@ -121,8 +125,8 @@ def test_over_budget_is_refused_with_402_and_nothing_reaches_upstream(
 def test_a_request_exactly_at_the_available_credits_is_accepted(
     ledger: Ledger, stack: ExitStack
 ) -> None:
-    key = ledger.team("acme", 150)
-    assert i2v(ledger.client(key, stack), 5).credits_charged == 150
+    key = ledger.team("acme", 240)  # kling-3.0 at 720p: 48 credits/s x 5 s
+    assert i2v(ledger.client(key, stack), 5).credits_charged == 240
     assert ledger.balance("acme").available == 0
 
 
@@ -226,8 +230,9 @@ def test_no_answer_from_upstream_keeps_the_hold_as_unknown(
     assert unknown.value.status_code == 504
     assert unknown.value.body["error"]["code"] == "upstream_unknown"
     [job] = ledger.jobs("acme")
-    assert (job.status, job.held_credits, job.upstream_id) == ("unknown", 150, None)
-    assert ledger.balance("acme").held == 150
+    # kling-3.0 at 720p: 48 credits/s x 5 s
+    assert (job.status, job.held_credits, job.upstream_id) == ("unknown", 240, None)
+    assert ledger.balance("acme").held == 240
     assert len(ledger.simulator.jobs()) == 1  # it did exist upstream: holding was right
 
 
@@ -261,7 +266,8 @@ def test_an_idempotent_retry_creates_one_upstream_job(ledger: Ledger) -> None:
         f"{ledger.url}/v1/image-to-video", json={**body, "end_seconds": 4}, headers=headers
     )
     assert other.status_code == 422 and other.json()["error"]["code"] == "invalid_request"
-    assert ledger.creates_seen_upstream() == 1 and ledger.balance("acme").held == 90
+    # the first create only: kling-3.0 at 720p, 48 credits/s x 3 s
+    assert ledger.creates_seen_upstream() == 1 and ledger.balance("acme").held == 144
 
 
 def test_an_idempotent_retry_after_an_unknown_outcome_does_not_send_again(
@@ -288,12 +294,16 @@ def test_dry_run_reserves_and_sends_nothing(ledger: Ledger) -> None:
         headers={"Authorization": f"Bearer {key}", "X-Ledger-Dry-Run": "true"},
     )
     assert response.status_code == 200
+    # no model on creator at 720p: kling-3.0, 48 credits/s x 10 s
     assert response.json() == {
-        "estimated_credits": 300,
+        "estimated_credits": 480,
         "available_credits": 200,
         "fits": False,
+        "basis": "table",
         "endpoint": "image-to-video",
-        "model": None,
+        "model": "kling-3.0",
+        "resolution": "720p",
+        "audio": False,
     }
     assert ledger.jobs("acme") == [] and ledger.creates_seen_upstream() == 0
 
@@ -375,7 +385,7 @@ def test_account_shows_the_team_s_available_credits(ledger: Ledger, stack: ExitS
     key = ledger.team("acme", 1000)
     client = ledger.client(key, stack)
     i2v(client, 3)
-    assert client.v1.account.list().credits == 910
+    assert client.v1.account.list().credits == 856  # 1000 - kling-3.0 at 48 credits/s x 3 s
 
 
 def test_an_unknown_path_outside_v1_is_a_json_404(ledger: Ledger) -> None:
@@ -467,20 +477,20 @@ def test_a_client_that_hangs_up_mid_request_leaves_no_orphan_hold(ledger: Ledger
     # ledger finished the call on its own: the job has its project and its hold follows it.
     [job] = ledger.jobs("acme")
     assert job.status == "submitted" and job.upstream_id == ledger.simulator.jobs()[0]["id"]
-    assert ledger.balance("acme").held == 90
+    assert ledger.balance("acme").held == 144  # kling-3.0 at 720p: 48 credits/s x 3 s
 
 
 def test_metrics_count_calls_and_show_money(ledger: Ledger, stack: ExitStack) -> None:
     key = ledger.team("acme", 1000)
-    i2v(ledger.client(key, stack), 5)
+    i2v(ledger.client(key, stack), 5)  # kling-3.0 at 720p: 48 credits/s x 5 s = 240
     with pytest.raises(magic_hour.ApiError):
-        i2v(ledger.client(key, stack), 50)  # over budget
+        i2v(ledger.client(key, stack), 50)  # over budget: 48 x 50 = 2400
     text = httpx.get(f"{ledger.url}/metrics").text
     assert 'ledger_proxy_requests_total{endpoint="image-to-video",outcome="accepted"}' in text
     assert (
         'ledger_proxy_requests_total{endpoint="image-to-video",outcome="budget_exceeded"}' in text
     )
-    assert 'ledger_credits_held{team="acme"} 150.0' in text
-    assert 'ledger_credits_available{team="acme"} 850.0' in text
+    assert 'ledger_credits_held{team="acme"} 240.0' in text
+    assert 'ledger_credits_available{team="acme"} 760.0' in text
     assert 'ledger_holds_open{team="acme"} 1.0' in text
     assert "ledger_reconcile_lag_seconds" in text

@@ -20,10 +20,8 @@ from ledger import accounting, audit
 from ledger.errors import HoldEnded
 from ledger.models import Alert, Entry, Job, Team, utcnow
 from ledger.reconcile import Reconciler
-from ledger.simulator.options import SimulatorOptions
-from ledger.simulator.testing import running_simulator
 from ledger.upstream import Upstream
-from tests.support.service import FAST, UPSTREAM_TOKEN, Ledger
+from tests.support.service import UPSTREAM_TOKEN, Ledger
 
 IMAGE = "api-assets/id/image.png"
 LATER = timedelta(hours=1)  # sweeping "an hour from now" makes every scheduled poll due
@@ -225,67 +223,6 @@ def test_sigkill_of_a_worker_mid_sweep_loses_nothing(
     # Claims of the killed workers are leases that run out; a fresh sweeper picks them up.
     sweep_until_settled(reconciler_for(ledger), ledger)
     assert_ledger_matches_upstream(ledger)
-
-
-def test_a_webhook_settles_a_job_without_waiting_for_the_sweep(make_ledger) -> None:
-    ledger = make_ledger(webhook_secret="hook-secret")
-    key = ledger.team("acme", 10_000)
-    [project] = create_jobs(ledger, key, 1)
-    ledger.simulator.wait_until_settled()
-    url = f"{ledger.url}/webhooks/magic-hour"
-    body = {"type": "video.completed", "payload": {"id": project, "credits_charged": 1}}
-    assert httpx.post(url, json=body).status_code == 401
-    assert (
-        httpx.post(url, json=body, headers={"X-Ledger-Webhook-Secret": "nope"}).status_code == 401
-    )
-    secret = {"X-Ledger-Webhook-Secret": "hook-secret"}
-    started = httpx.post(url, json={**body, "type": "video.started"}, headers=secret)
-    assert started.json()["outcome"] == "ignored: not an end"
-    assert ledger.jobs("acme")[0].status == "submitted"  # nothing to settle yet, no poll
-    response = httpx.post(url, json=body, headers=secret)
-    assert response.status_code == 202 and response.json()["outcome"] == "poll queued"
-    deadline = time.monotonic() + 10
-    while ledger.jobs("acme")[0].status != "settled" and time.monotonic() < deadline:
-        time.sleep(0.02)
-    [job] = ledger.jobs("acme")
-    # The money came from the project GET, not from the webhook body's credits_charged.
-    assert job.status == "settled" and job.charged_credits == 90
-    again = httpx.post(url, json={"id": "not-ours"}, headers=secret)
-    assert again.json()["outcome"] == "not a ledger job"
-    bad = httpx.post(url, content=b"{}", headers=secret)
-    assert bad.status_code == 422
-
-
-def test_webhooks_are_off_without_a_secret(ledger: Ledger) -> None:
-    response = httpx.post(f"{ledger.url}/webhooks/magic-hour", json={"id": "x"})
-    assert response.status_code == 404
-
-
-def test_the_simulator_s_webhooks_settle_jobs_by_themselves(make_ledger) -> None:
-    ledger = make_ledger(webhook_secret="hook-secret")
-    services = ledger.app.extensions["ledger"]
-    # The ledger needs the simulator's URL and the simulator the ledger's: start a second
-    # simulator that sends its webhooks to the running ledger, and point the ledger at it.
-    ledger_url = ledger.url
-    options = SimulatorOptions(
-        **{
-            **FAST,
-            "token": UPSTREAM_TOKEN,
-            "webhook_url": f"{ledger_url}/webhooks/magic-hour",
-            "webhook_headers": {"X-Ledger-Webhook-Secret": "hook-secret"},
-        }
-    )
-    with running_simulator(options) as simulator:
-        services.proxy.upstream = Upstream(simulator.url, UPSTREAM_TOKEN, timeout=5)
-        services.reconciler.upstream = services.proxy.upstream
-        ledger.simulator = simulator
-        key = ledger.team("acme", 10_000)
-        create_jobs(ledger, key, 5)
-        deadline = time.monotonic() + 20
-        while open_jobs(ledger) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert open_jobs(ledger) == 0  # no sweep ran: webhooks alone settled them
-        assert_ledger_matches_upstream(ledger)
 
 
 def test_upstream_429_is_honoured(make_ledger) -> None:

@@ -33,7 +33,7 @@ def setup(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
         database = Database(database_url)
         stack.callback(database.dispose)
         with database.write() as session:
-            teams.create_team(session, "acme", budget_credits=200)
+            teams.create_team(session, "acme", budget_credits=300)
             key = teams.create_key(session, "acme").secret
         env = {
             "LEDGER_DATABASE_URL": database_url,
@@ -53,14 +53,14 @@ def test_the_sdk_through_ledger_serve(setup, monkeypatch) -> None:  # type: igno
     ):
         client = magic_hour.Client(token=key, base_url=url, httpx_client=http)
         created = client.v1.image_to_video.create(assets={"image_file_path": IMAGE}, end_seconds=5)
-        assert created.credits_charged == 150
+        assert created.credits_charged == 240  # kling-3.0 (no model, creator, 720p): 48/s x 5 s
         with database.read() as session:
             view = accounting.balance_of(session, teams.get_team(session, "acme"))
-        assert (view.held, view.available) == (150, 50)
+        assert (view.held, view.available) == (240, 60)
         with pytest.raises(magic_hour.ApiError) as refused:
             client.v1.image_to_video.create(assets={"image_file_path": IMAGE}, end_seconds=5)
         assert refused.value.status_code == 402
-        assert refused.value.body["error"]["available_credits"] == 50
+        assert refused.value.body["error"]["available_credits"] == 60
         # Counters from both gunicorn workers add up (prometheus-client multiprocess mode).
         metrics = http.get(f"{url}/metrics").text
         assert 'outcome="accepted"} 1.0' in metrics and 'outcome="budget_exceeded"} 1.0' in metrics
@@ -81,12 +81,12 @@ def test_the_sdk_through_ledger_serve(setup, monkeypatch) -> None:  # type: igno
         "team": "acme",
         "key": accepted["key"],
         "job": accepted["job"],
-        "estimate": 150,
+        "estimate": 240,
         "outcome": "accepted",
         "status": 200,
         "latency_ms": 0,
     }
-    assert refused_line["outcome"] == "budget_exceeded" and refused_line["estimate"] == 150
+    assert refused_line["outcome"] == "budget_exceeded" and refused_line["estimate"] == 240
     text = log_path.read_text()
     assert UPSTREAM_TOKEN not in text and key not in text
 
@@ -176,5 +176,6 @@ def test_requests_over_the_size_limits_get_a_json_error_and_change_nothing(setup
         assert accepted.status_code == 200, accepted.text
     with database.read() as session:
         balance = accounting.balance_of(session, teams.get_team(session, "acme"))
-    assert balance.held + balance.spent == 90  # the one create that got through: 3 s x 30 fps
+    # the one create that got through: kling-3.0 (no model, creator, 720p), 48 credits/s x 3 s
+    assert balance.held + balance.spent == 144
     assert simulator.state()["counters"].get("POST /v1/image-to-video") == 1

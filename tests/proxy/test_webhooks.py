@@ -376,3 +376,141 @@ def test_the_sdk_s_job_is_settled_by_its_completed_event(hooked: Ledger, stack: 
     assert hooked.balance("acme").available == 10_000
     with pytest.raises(magic_hour.ApiError):  # still only the team's own projects
         client.v1.video_projects.get(id="made-in-the-web-app")
+
+
+# -- with the simulator sending them, as Magic Hour does -------------------------------------
+
+
+@contextmanager
+def simulator_signing_to(ledger: Ledger, **options: Any) -> Iterator[Any]:
+    """Point ``ledger`` at a simulator that signs and sends its webhooks to it."""
+    from ledger.simulator.options import SimulatorOptions
+    from ledger.simulator.testing import running_simulator
+    from ledger.upstream import Upstream
+    from tests.support.service import FAST, UPSTREAM_TOKEN
+
+    settings = {
+        **FAST,
+        "token": UPSTREAM_TOKEN,
+        "webhook_url": f"{ledger.url}/webhooks/magic-hour",
+        "webhook_secret": SECRET,
+        **options,
+    }
+    with running_simulator(SimulatorOptions(**settings)) as simulator:
+        services = ledger.app.extensions["ledger"]
+        services.proxy.upstream = Upstream(simulator.url, UPSTREAM_TOKEN, timeout=5)
+        services.reconciler.upstream = services.proxy.upstream
+        ledger.simulator = simulator
+        yield simulator
+
+
+@contextmanager
+def draining(ledger: Ledger) -> Iterator[None]:
+    """Drain the inbox in the background, as `ledger serve`'s scheduler does."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(0.05):
+            inbox.drain(ledger.database)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def open_jobs(ledger: Ledger, slug: str) -> int:
+    return sum(1 for job in ledger.jobs(slug) if job.ended_at is None)
+
+
+def test_the_simulator_s_signed_webhooks_settle_every_job_without_a_poll(
+    hooked: Ledger, stack: ExitStack
+) -> None:
+    with simulator_signing_to(hooked, job_error_rate=0.3, seed=11) as simulator, draining(hooked):
+        key = hooked.team("acme", 100_000)
+        client = hooked.client(key, stack)
+        for seconds in (3, 4, 5, 6, 7, 8):
+            client.v1.image_to_video.create(
+                assets={"image_file_path": IMAGE}, end_seconds=seconds, model="kling-3.0"
+            )
+        deadline = time.monotonic() + 20
+        while open_jobs(hooked, "acme") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_jobs(hooked, "acme") == 0  # no sweep ran: the webhooks alone
+        truth = {j["id"]: j for j in simulator.jobs()}
+        for job in hooked.jobs("acme"):
+            assert job.charged_credits == truth[job.upstream_id]["final_credits_charged"]
+        assert {truth[j.upstream_id]["status"] for j in hooked.jobs("acme")} == {
+            "complete",
+            "error",
+        }
+        assert project_gets(hooked) == 0
+
+
+def test_a_project_made_outside_ledger_is_bypass_spend(hooked: Ledger) -> None:
+    with simulator_signing_to(hooked) as simulator, draining(hooked):
+        made = simulator.create_outside(
+            "image-to-video",
+            {"assets": {"image_file_path": IMAGE}, "end_seconds": 5, "model": "kling-3.0"},
+        )
+        deadline = time.monotonic() + 20
+        bypass: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            bypass = httpx.get(f"{hooked.url}/api/drift", headers=ADMIN).json()["bypass"]
+            if bypass["items"] and bypass["items"][0]["ended"]:
+                break
+            time.sleep(0.1)
+        [item] = bypass["items"]
+        final = simulator.job(made["id"])["final_credits_charged"]
+        assert (item["project_id"], item["credits_charged"], item["ended"]) == (
+            made["id"],
+            final,
+            True,
+        )
+        with hooked.database.read() as session:
+            alerts = session.scalars(select(Alert).where(Alert.kind == "bypass")).all()
+        assert len(alerts) == 1
+
+
+def test_a_restart_between_the_answer_and_the_processing_loses_no_event(
+    make_ledger: Callable[..., Ledger], database_url: str, stack: ExitStack, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """A server answers an event and goes away before anything processed it (here: a server
+    without a scheduler, stopped); `ledger serve` started afterwards settles the job from it."""
+    from ledger.models import Job
+    from tests.support.service import UPSTREAM_TOKEN, ledger_serve
+
+    first = make_ledger(webhook_secret=SECRET)
+    _, project = a_job(first, stack)
+    first.simulator.wait_until_settled()
+    final = first.simulator.job(project)["final_credits_charged"]
+    body = event(project, credits=final)
+    answer = post(first, body, signed(body))
+    assert answer.status_code == 200 and answer.json()["outcome"] == "received"
+    first.app.extensions["ledger"].close()  # that server is gone; its event is in the inbox
+    with first.database.read() as session:
+        assert session.scalars(select(WebhookEvent)).one().processed_at is None
+
+    env = {
+        "LEDGER_DATABASE_URL": database_url,
+        "LEDGER_UPSTREAM_URL": first.simulator.url,
+        "MAGIC_HOUR_API_KEY": UPSTREAM_TOKEN,
+        "LEDGER_WEBHOOK_SECRET": SECRET,
+        "LEDGER_POLL_INTERVAL": "0.5",
+    }
+    with ledger_serve(env, log_path=str(tmp_path / "serve.log")):  # with its scheduler
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with first.database.read() as session:
+                row = session.scalars(select(WebhookEvent)).one()
+            if row.processed_at is not None:
+                break
+            time.sleep(0.1)
+    assert row.outcome == "settled"
+    with first.database.read() as session:
+        job = session.scalars(select(Job)).one()
+    assert (job.status, job.charged_credits) == ("settled", final)
+    assert project_gets(first) == 0  # the event settled it, not a poll

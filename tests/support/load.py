@@ -36,7 +36,7 @@ from tests.support.service import FAST, UPSTREAM_TOKEN, ledger_serve, stop_group
 
 IMAGE = "api-assets/id/image.png"
 CLIP_SECONDS = 3  # the shortest clip the default model (kling-3.0) renders
-ESTIMATE = 90  # credits of one clip: 30 fps x 3 s x 1 credit per frame
+ESTIMATE = 144  # credits of one clip: kling-3.0 at 720p (no model, creator), 48/s x 3 s
 CONNECT_DEADLINE = 45.0  # how long a client keeps trying to reach some instance
 # The simulator's faults during a load, each drawn per create (see ledger.simulator.options).
 FAULTS: dict[str, float] = dict(
