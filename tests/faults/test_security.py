@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 from tests.support.service import ADMIN_TOKEN, UPSTREAM_TOKEN
 
 IMAGE = "api-assets/id/image.png"
@@ -78,8 +79,10 @@ def test_tokens_are_compared_in_constant_time(make_app, monkeypatch) -> None:  #
         api.get("/api/teams", headers={"Authorization": f"Bearer {near_miss}"}).status_code == 401
     )
     assert (near_miss.encode(), ADMIN_TOKEN.encode()) in compared
-    webhook = api.post(
-        "/webhooks/magic-hour", json={}, headers={"X-Ledger-Webhook-Secret": "hook-secret-for-test"}
-    )
+    body = b'{"type": "video.completed", "payload": {"id": "x"}}'
+    forged = signed_headers("hook-secret-for-test", body)  # one character short of the secret
+    webhook = api.post("/webhooks/magic-hour", data=body, headers=forged)
     assert webhook.status_code == 401
-    assert (b"hook-secret-for-test", b"hook-secret-for-tests") in compared
+    expected = signed_headers("hook-secret-for-tests", body, now=int(forged[TIMESTAMP_HEADER]))
+    given = forged[SIGNATURE_HEADER].encode()
+    assert (expected[SIGNATURE_HEADER].encode(), given) in compared
