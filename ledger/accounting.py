@@ -6,15 +6,33 @@ and then ends exactly once: posted to ``spent`` (:func:`settle`, any amount, the
 voided back to ``available`` (:func:`release`). Budgets and manual corrections flow between the
 company's ``funding`` account and ``available``.
 
-Every function takes a session inside one write transaction (``Database.write()``) and does all
-of its work there: it updates the period's cached balance first (which takes the row lock on
+Every function takes a session inside one write transaction (``Database.write()``, or
+``Database.transact()``, which retries a transaction PostgreSQL ended with a deadlock) and does
+all of its work there: it updates the period's cached balance first (which takes the row lock on
 PostgreSQL and orders entries within a period), then appends the journal entries. Nothing else in
 the code base writes balances or entries.
+
+**Lock order.** A transaction that locks more than one of these rows takes them in this order:
+
+1. the **team** row, only to change the team (``PATCH``: :func:`sync_budget`), and then
+   ``FOR NO KEY UPDATE``: the foreign-key checks of a concurrent hold's inserts take
+   ``FOR KEY SHARE`` on the team, which that lock does not block (``FOR UPDATE`` would, while
+   the PATCH waits for the balance the hold has: a deadlock);
+2. the period's **balance** row (``FOR NO KEY UPDATE``, or the conditional ``UPDATE`` of a hold);
+3. the **job** row (``FOR NO KEY UPDATE``): :func:`settle`, :func:`release` and
+   :func:`adjust_hold` read the job's balance id unlocked (it never changes), lock the balance,
+   and only then the job. Locking the job first deadlocked with a concurrent request of the
+   same ``Idempotency-Key``, which holds the balance and waits on the job's index entry.
+
+Statements that touch one job alone (recording upstream's answer, claiming jobs to poll) need
+no order. Should PostgreSQL still end a transaction with a deadlock or a serialization failure,
+``Database.transact`` runs it again, a few times, with jitter.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -36,6 +54,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -60,6 +79,7 @@ from ledger.models import (
 from ledger.periods import period_bounds
 from ledger.pricing import learning
 
+log = logging.getLogger("ledger.accounting")
 _balances = cast(Table, Balance.__table__)
 _entries = cast(Table, Entry.__table__)
 _jobs = cast(Table, Job.__table__)
@@ -231,14 +251,15 @@ def current_balance(session: Session, team: Team, now: datetime) -> Balance:
 def sync_budget(session: Session, team_id: int, *, now: datetime | None = None) -> Balance:
     """Make the current period's budget equal the team's budget, posting the difference."""
     now = now or utcnow()
-    team = session.get(Team, team_id, with_for_update=True, populate_existing=True)
+    # Lock order (module docstring): team, then balance; neither's key changes.
+    team = session.get(Team, team_id, with_for_update=NO_KEY_UPDATE, populate_existing=True)
     if team is None:
         raise NotFound(f"no team with id {team_id}")
     balance = current_balance(session, team, now)
     locked = session.scalar(
         select(Balance)
         .where(Balance.id == balance.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     assert locked is not None
@@ -394,6 +415,8 @@ _TAKE_HOLD = (
     .values(held=_balances.c.held + bindparam("credits"))
     .returning(AVAILABLE_SQL.label("available"), FUNDED_SQL.label("funded"))
 )
+# SELECT ... FOR NO KEY UPDATE: blocks writers of the row, not the FOR KEY SHARE of foreign keys.
+NO_KEY_UPDATE = {"key_share": True}
 PRICING_COLUMNS = ("resolution", "audio", "basis", "table_credits")
 _HOLD_JOB_COLUMNS = (
     "id", "team_id", "key_id", "balance_id", "endpoint", "kind", "model", "status",
@@ -576,8 +599,13 @@ def hold_for_key(
         job = {**fields, **_paid_by(payer)}
         available_after, funded = database.write_together(lambda hot: _take(hot, payer, job))
     if alerts.crossed(payer.thresholds, funded, funded - available_after, credits):
-        with database.write() as session:
-            _alert_on_rise(session, payer, funded, available_after, credits)
+        try:
+            with database.write() as session:
+                _alert_on_rise(session, payer, funded, available_after, credits)
+        except SQLAlchemyError:
+            # An alert is never a reason for a create to fail: the hold is committed, and the
+            # caller's request goes on. The threshold alert is lost (logged here).
+            log.exception("could not record a budget alert for team %s", payer.team_slug)
     return Hold(
         fields["id"],
         payer.team_id,
@@ -802,11 +830,23 @@ def available_in(session: Session, balance_id: int) -> int:
 
 
 def _locked_open_job(session: Session, job_id: str) -> Job:
-    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
-    if job is None:
-        raise NotFound(f"no job {job_id!r}")
+    job = lock_job(session, job_id)
     if job.status not in OPEN_STATUSES:
         raise HoldEnded(f"job {job_id} has already ended ({job.status})")
+    return job
+
+
+def lock_job(session: Session, job_id: str) -> Job:
+    """The job, locked after its balance (the lock order of the module docstring)."""
+    balance_id = session.scalar(select(Job.balance_id).where(Job.id == job_id))
+    if balance_id is None:
+        raise NotFound(f"no job {job_id!r}")
+    session.execute(
+        select(Balance.id).where(Balance.id == balance_id).with_for_update(key_share=True)
+    )
+    job = session.get(Job, job_id, with_for_update=NO_KEY_UPDATE, populate_existing=True)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}")
     return job
 
 

@@ -14,6 +14,7 @@ import fcntl
 import functools
 import importlib.resources
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -35,6 +36,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 # How long a SQLite writer waits for the lock before the request fails as unavailable (503).
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+# PostgreSQL's deadlock_detected and serialization_failure: Database.transact tries again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+RETRY_ATTEMPTS = 4
 # Distinct lock key for "someone is migrating this database" (PostgreSQL advisory lock).
 _MIGRATION_LOCK_KEY = 0x1ED6E2
 
@@ -87,6 +91,21 @@ class Database:
         """
         with self._write_lock, self._writer() as session, session.begin():
             yield session
+
+    def transact(self, work: Callable[[Session], T], *, attempts: int = RETRY_ATTEMPTS) -> T:
+        """Run ``work`` in a write transaction; run it again (up to ``attempts`` times in all,
+        after a short random pause) if PostgreSQL ended the transaction with a deadlock or a
+        serialization failure, which undo everything the transaction did. ``work`` must be safe
+        to run again from the start (it is: nothing of a failed attempt remains)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write() as session:
+                    return work(session)
+            except DBAPIError as error:
+                if attempt == attempts or not is_retryable(error):
+                    raise
+                time.sleep(random.uniform(0.005, 0.025) * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -187,6 +206,12 @@ class WriterQueue:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """A deadlock or serialization failure: PostgreSQL undid the transaction; running it again
+    may succeed."""
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def _locked() -> OperationalError:

@@ -38,7 +38,7 @@ from sqlalchemy import and_, case, select, update
 
 from ledger import accounting
 from ledger.db import Database
-from ledger.errors import Conflict, HoldEnded, NotFound
+from ledger.errors import Conflict, HoldEnded
 from ledger.models import Job, JobStatus, utcnow
 from ledger.telemetry import POLLS
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
@@ -445,9 +445,7 @@ def resolve_unknown(database: Database, job_id: str, *, upstream_id: str | None)
     """An admin knows what became of an ``unknown`` job: its upstream project (then it is polled
     and settled like any other), or that there is none (then its hold is released)."""
     with database.write() as session:
-        job = session.get(Job, job_id, with_for_update=True)
-        if job is None:
-            raise NotFound(f"no job {job_id!r}")
+        job = accounting.lock_job(session, job_id)  # with its balance, in the lock order
         if job.status != JobStatus.UNKNOWN.value:
             raise Conflict(f"job {job_id} is {job.status}, not unknown")
         if upstream_id is None:
