@@ -17,6 +17,13 @@ from urllib.parse import urlsplit
 
 DEFAULT_UPSTREAM_URL = "https://api.magichour.ai"
 
+# Ceilings of the numeric settings: far above any sane deployment, far below overflow.
+MAX_UPSTREAM_TIMEOUT = 3600.0  # seconds
+MAX_POLL_INTERVAL = 3600.0  # seconds
+MAX_POLL_RATE = 10_000.0  # polls per second
+MAX_UNKNOWN_HOLD_HOURS = 8760.0  # a year
+MAX_USD_PER_CREDIT = 1000.0
+
 
 class SettingsError(Exception):
     """A setting has a bad value. The message names the setting."""
@@ -38,6 +45,7 @@ class Settings:
     alert_webhook_url: str | None = None
     usd_per_credit: float | None = None
     secret_key: str | None = field(default=None, repr=False)  # for the relay's team secrets
+    metrics_token: str | None = field(default=None, repr=False)  # may read /metrics
     plan: str = "creator"  # the company's Magic Hour plan: what it runs when a request names none
 
     @property
@@ -48,7 +56,13 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every configured secret, for checks that they never leak."""
-        found = (self.magic_hour_api_key, self.admin_token, self.webhook_secret, self.secret_key)
+        found = (
+            self.magic_hour_api_key,
+            self.admin_token,
+            self.webhook_secret,
+            self.secret_key,
+            self.metrics_token,
+        )
         return [s for s in found if s]
 
 
@@ -69,10 +83,17 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "usd_per_credit": ("LEDGER_USD_PER_CREDIT", "usd_per_credit"),
     "plan": ("LEDGER_PLAN", "plan"),
     "secret_key": ("LEDGER_SECRET_KEY", "secret_key"),
+    "metrics_token": ("LEDGER_METRICS_TOKEN", "metrics_token"),
 }
 
 
-def _number(minimum: float, *, strict: bool) -> Callable[[Any], float]:
+def _number(minimum: float, maximum: float, *, strict: bool) -> Callable[[Any], float]:
+    """A finite number above ``minimum`` (or at it, unless ``strict``) and at most ``maximum``.
+
+    Every number has a ceiling: a value like ``1e300`` seconds passes as "a number" but would
+    overflow the timers and date arithmetic it feeds, far from where it was set.
+    """
+
     def parse(raw: Any) -> float:
         if isinstance(raw, bool):
             raise ValueError("must be a number")
@@ -80,9 +101,11 @@ def _number(minimum: float, *, strict: bool) -> Callable[[Any], float]:
             value = float(raw)
         except (TypeError, ValueError):
             raise ValueError(f"must be a number, got {raw!r}") from None
+        relation = ">" if strict else ">="
         if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-            relation = ">" if strict else ">="
             raise ValueError(f"must be a finite number {relation} {minimum:g}, got {raw!r}")
+        if value > maximum:
+            raise ValueError(f"must be at most {maximum:g}, got {raw!r}")
         return value
 
     return parse
@@ -152,17 +175,18 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "database_url": _database_url,
     "magic_hour_api_key": _secret,
     "upstream_url": _http_url,
-    "upstream_timeout": _number(0, strict=True),
+    "upstream_timeout": _number(0, MAX_UPSTREAM_TIMEOUT, strict=True),
     "admin_token": _secret,
     "pricing": _existing_file,
-    "poll_interval": _number(0, strict=True),
-    "poll_rate": _number(0, strict=True),
+    "poll_interval": _number(0, MAX_POLL_INTERVAL, strict=True),
+    "poll_rate": _number(0, MAX_POLL_RATE, strict=True),
     "webhook_secret": _secret,
-    "unknown_hold_hours": _number(0, strict=False),
+    "unknown_hold_hours": _number(0, MAX_UNKNOWN_HOLD_HOURS, strict=False),
     "alert_webhook_url": _http_url,
-    "usd_per_credit": _number(0, strict=False),
+    "usd_per_credit": _number(0, MAX_USD_PER_CREDIT, strict=False),
     "plan": _plan,
     "secret_key": _secret,
+    "metrics_token": _secret,
 }
 
 

@@ -19,7 +19,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from ledger import accounting
 from ledger.errors import InvalidInput
 from ledger.models import Job, SpendRollup, Team, utcnow
+from ledger.periods import parse_moment as parse_moment  # the one parser of window bounds
 
 DIMENSIONS = ("team", "day", "week", "month", "endpoint", "model", "key")
 TAG_PREFIX = "tag:"
@@ -87,20 +88,6 @@ def validate_group_by(group_by: Sequence[str]) -> list[str]:
     if repeated:
         raise InvalidInput(f"group_by names {repeated[0]!r} more than once")
     return list(group_by)
-
-
-def parse_moment(raw: str | None, name: str) -> datetime | None:
-    """An ISO 8601 date (its midnight) or timestamp, UTC unless it says otherwise."""
-    if raw is None or raw.strip() == "":
-        return None
-    raw = raw.strip()
-    try:
-        if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO 8601 date or timestamp") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def current_month(now: datetime) -> tuple[datetime, datetime]:

@@ -128,11 +128,11 @@ def pricing_check(runtime: Any, start: str | None, end: str | None) -> None:
     """Exit 1, with one line per pricing key, if Magic Hour charged more than a hold (§4a)."""
     from datetime import timedelta
 
-    from ledger.web.api import parse_time
+    from ledger.periods import parse_moment
 
     try:
-        since = parse_time(start, "--from")
-        until = parse_time(end, "--to", end=True)
+        since = parse_moment(start, "--from")
+        until = parse_moment(end, "--to", end=True)
     except InvalidInput as exc:
         raise click.UsageError(exc.message) from None
     now = utcnow()

@@ -37,12 +37,15 @@ from ledger.pricing.request import (
     show,
     utf16_length,
 )
+from ledger.text import check_stored_text
 
 PLANS = ("free", "creator", "pro", "business")
 PAID_PLANS = ("creator", "pro", "business")
 TABLE, FALLBACK, LEARNED = "table", "fallback", "learned"
 
 _ONE = Fraction(1)
+# Choices whose value is stored with the job (and its learned prices), and their column sizes.
+STORED_CHOICES = {"model": 64, "resolution": 16}
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,11 @@ class Price:
     def estimate(self, body: Mapping[str, Any]) -> Estimate:
         seconds = self._seconds(body) if self.rule in ("per_frame", "per_second") else None
         picked, overrides = self._pick(body, seconds)
+        for name, max_length in STORED_CHOICES.items():  # kept with the job: must fit its column
+            value = picked.get(name)
+            if value is not None:
+                field = self.choices[name].name if name in self.choices else name
+                check_stored_text(value, field, max_length)
         fallback = False
 
         audio_on: bool | None = None

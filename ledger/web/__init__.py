@@ -52,6 +52,7 @@ def create_app(
         dashboard,
         errors,
         health,
+        intake,
         metrics,
         openapi,
         proxy_routes,
@@ -80,6 +81,7 @@ def create_app(
 
     app = Flask("ledger")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, **config)
+    app.wsgi_app = intake.Intake(app.wsgi_app, MAX_BODY_BYTES)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep fields in their meaningful order
     app.extensions["ledger"] = services
     errors.register_error_handlers(app)

@@ -6,15 +6,19 @@ prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by ``le
 anything imports prometheus-client). Money gauges (holds open, credits held and spent per team,
 unknown jobs, reconciliation lag) are read from the database when scraped, so every instance
 reports the same truth.
+
+The page names every team with its spend, so it needs ``Authorization: Bearer`` with the admin
+token or ``LEDGER_METRICS_TOKEN`` (a token for the scraper that opens nothing else): 401 otherwise.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -26,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from ledger.errors import Unauthorized
 from ledger.models import Balance, Job, JobStatus, Team, utcnow
 from ledger.periods import period_bounds
 
@@ -99,8 +104,23 @@ class LedgerCollector(Collector):
         yield from (holds, held, spent, available, unknown, lag)
 
 
+def _require_scraper() -> None:
+    """The admin token or the metrics token, compared in constant time; else 401."""
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    token = token.strip()
+    settings = current_app.extensions["ledger"].settings
+    allowed = [t for t in (settings.admin_token, settings.metrics_token) if t]
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("send Authorization: Bearer <admin token or LEDGER_METRICS_TOKEN>")
+    # Every candidate is compared, so the time taken does not say which one was close.
+    matches = [hmac.compare_digest(token.encode(), t.encode()) for t in allowed]
+    if not any(matches):
+        raise Unauthorized("unknown token: /metrics needs the admin token or LEDGER_METRICS_TOKEN")
+
+
 @blueprint.get("/metrics")
 def metrics() -> Response:
+    _require_scraper()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         counters = CollectorRegistry()
         multiprocess.MultiProcessCollector(counters)  # type: ignore[no-untyped-call]

@@ -39,13 +39,19 @@ def _respond(reply: Reply) -> Response:
 @blueprint.post("/<endpoint>")
 def create(endpoint: str) -> Response:
     g.endpoint = endpoint
+    authorization = request.headers.get("Authorization")
+    try:
+        dry_run = parse_flag(request.headers.get("X-Ledger-Dry-Run"), "X-Ledger-Dry-Run")
+    except LedgerError:
+        _proxy().authenticate(authorization)  # auth first: a stranger hears 401, not 422
+        raise
     reply = _proxy().create(
-        request.headers.get("Authorization"),
+        authorization,
         endpoint,
         request.get_data(cache=False),
         idempotency_key=request.headers.get("Idempotency-Key"),
         tags_header=request.headers.get("X-Ledger-Tags"),
-        dry_run=parse_flag(request.headers.get("X-Ledger-Dry-Run"), "X-Ledger-Dry-Run"),
+        dry_run=dry_run,
     )
     return _respond(reply)
 

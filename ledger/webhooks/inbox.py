@@ -34,6 +34,7 @@ from ledger import accounting
 from ledger.db import Database
 from ledger.errors import HoldEnded, InvalidInput
 from ledger.models import Job, JobStatus, WebhookEvent, utcnow
+from ledger.text import check_stored_text
 from ledger.webhooks import bypass, relay
 
 log = logging.getLogger("ledger.webhooks")
@@ -44,6 +45,7 @@ LEASE = timedelta(minutes=1)
 IN_FLIGHT_GRACE = timedelta(minutes=2)
 RETRY_AFTER = timedelta(seconds=2)
 _EVENT_TYPE = re.compile(r"(video|image|audio)\.[a-z_]{1,24}")
+_STATUS = re.compile(r"[\x20-\x7e]{1,16}")  # printable ASCII, as Magic Hour's statuses are
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,11 @@ def parse(body: bytes) -> Event:
     project_id = payload.get("id")
     if not isinstance(project_id, str) or not 0 < len(project_id) <= 128:
         raise InvalidInput("payload.id must name the project")
+    # Only the id and the status are kept as text (the body is kept as bytes): each must be
+    # something either database can store (no NUL, no lone surrogate), or it is no id at all.
+    check_stored_text(project_id, "payload.id", 128)
     status = payload.get("status")
-    status = status if isinstance(status, str) and len(status) <= 16 else ""
+    status = status if isinstance(status, str) and _STATUS.fullmatch(status) else ""
     return Event(event_type, event_type.split(".", 1)[0], project_id, status, payload)
 
 

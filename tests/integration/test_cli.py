@@ -81,7 +81,7 @@ BAD_INPUT = [
     (["keys", "revoke", "key_nope"], 1, "no key 'key_nope'"),
     (["teams", "frobnicate"], 2, "No such command"),
     (["drift"], 1, "not enough account snapshots"),
-    (["drift", "--from", "yesterday"], 1, "--from must be an ISO 8601 date"),
+    (["drift", "--from", "yesterday"], 2, "--from must be an ISO 8601 date"),  # bad usage
 ]
 
 
@@ -121,3 +121,21 @@ def test_the_installed_command_runs_from_any_directory(tmp_path, database: Datab
         text=True,
     )
     assert done.returncode == 0 and "teams" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("report", "--to", "9999-12-31"),
+        ("report", "--from", "0001-01-01T00:00:00+14:00"),
+        ("drift", "--to", "9999-12-31"),
+        ("drift", "--from", "0001-01-01T00:00:00+14:00"),
+        ("pricing", "check", "--to", "9999-12-31"),
+        ("pricing", "check", "--from", "0001-01-01T00:00:00+14:00"),
+    ],
+)
+def test_dates_that_overflow_are_a_usage_error_in_one_line(ledger_cli, command) -> None:
+    code, out, err = ledger_cli(*command)
+    assert code == 2 and out == ""
+    [line] = err.splitlines()
+    assert "must be between 1970-01-01 and 9999-01-01" in line and command[-2] in line

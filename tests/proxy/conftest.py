@@ -30,6 +30,7 @@ def make_ledger(database_url: str) -> Iterator[Callable[..., Ledger]]:
             upstream_timeout: float = 2.0,
             webhook_secret: str | None = None,
             secret_key: str | None = None,
+            metrics_token: str | None = None,
             **simulator_options: Any,
         ) -> Ledger:
             options = SimulatorOptions(**{**FAST, "token": UPSTREAM_TOKEN, **simulator_options})
@@ -43,6 +44,7 @@ def make_ledger(database_url: str) -> Iterator[Callable[..., Ledger]]:
                 upstream_timeout=upstream_timeout,
                 webhook_secret=webhook_secret,
                 secret_key=secret_key,
+                metrics_token=metrics_token,
                 admin_token=ADMIN_TOKEN,
             )
             app = create_app(settings, database=database)

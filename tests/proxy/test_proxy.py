@@ -14,7 +14,7 @@ import magic_hour
 import pytest
 from sqlalchemy import text
 
-from tests.support.service import UPSTREAM_TOKEN, Ledger
+from tests.support.service import ADMIN_TOKEN, UPSTREAM_TOKEN, Ledger
 
 IMAGE = "api-assets/id/image.png"
 
@@ -480,12 +480,22 @@ def test_a_client_that_hangs_up_mid_request_leaves_no_orphan_hold(ledger: Ledger
     assert ledger.balance("acme").held == 144  # kling-3.0 at 720p: 48 credits/s x 3 s
 
 
-def test_metrics_count_calls_and_show_money(ledger: Ledger, stack: ExitStack) -> None:
+def test_metrics_count_calls_and_show_money(make_ledger, stack: ExitStack) -> None:  # type: ignore[no-untyped-def]
+    ledger = make_ledger(metrics_token="scraper-token")
     key = ledger.team("acme", 1000)
     i2v(ledger.client(key, stack), 5)  # kling-3.0 at 720p: 48 credits/s x 5 s = 240
     with pytest.raises(magic_hour.ApiError):
         i2v(ledger.client(key, stack), 50)  # over budget: 48 x 50 = 2400
-    text = httpx.get(f"{ledger.url}/metrics").text
+    # The page names every team and its spend: a stranger or a team key is refused.
+    for headers in ({}, {"Authorization": f"Bearer {key}"}, {"Authorization": "Bearer wrong"}):
+        refused = httpx.get(f"{ledger.url}/metrics", headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "unauthorized"
+        assert "acme" not in refused.text
+    admin = httpx.get(f"{ledger.url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert admin.status_code == 200 and 'ledger_credits_held{team="acme"}' in admin.text
+    scraper = {"Authorization": "Bearer scraper-token"}
+    text = httpx.get(f"{ledger.url}/metrics", headers=scraper).text
     assert 'ledger_proxy_requests_total{endpoint="image-to-video",outcome="accepted"}' in text
     assert (
         'ledger_proxy_requests_total{endpoint="image-to-video",outcome="budget_exceeded"}' in text

@@ -6,7 +6,7 @@ from contextlib import ExitStack
 
 import httpx
 
-from tests.support.service import UPSTREAM_TOKEN, Ledger
+from tests.support.service import ADMIN_TOKEN, UPSTREAM_TOKEN, Ledger
 
 IMAGE = "api-assets/id/image.png"
 
@@ -30,6 +30,7 @@ def test_the_upstream_token_never_reaches_a_caller(make_ledger, stack: ExitStack
             http.get("/v1/video-projects/nope", headers=auth),
             http.get("/v1/anything", headers=auth),
             http.get("/metrics"),
+            http.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}),
             http.get("/readyz"),
             http.get("/api/teams", headers={"Authorization": f"Bearer {UPSTREAM_TOKEN}"}),
         ]

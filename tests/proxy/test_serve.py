@@ -22,6 +22,7 @@ from ledger.simulator.testing import running_simulator
 from tests.support.service import FAST, UPSTREAM_TOKEN, ledger_serve
 
 IMAGE = "api-assets/id/image.png"
+METRICS_TOKEN = "metrics-token-for-tests"
 
 
 @pytest.fixture
@@ -40,6 +41,7 @@ def setup(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
             "LEDGER_UPSTREAM_URL": simulator.url,
             "MAGIC_HOUR_API_KEY": UPSTREAM_TOKEN,
             "LEDGER_UPSTREAM_TIMEOUT": "10",
+            "LEDGER_METRICS_TOKEN": METRICS_TOKEN,
         }
         yield simulator, database, key, env, tmp_path / "serve.log"
 
@@ -62,7 +64,8 @@ def test_the_sdk_through_ledger_serve(setup, monkeypatch) -> None:  # type: igno
         assert refused.value.status_code == 402
         assert refused.value.body["error"]["available_credits"] == 60
         # Counters from both gunicorn workers add up (prometheus-client multiprocess mode).
-        metrics = http.get(f"{url}/metrics").text
+        scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        metrics = http.get(f"{url}/metrics", headers=scraper).text
         assert 'outcome="accepted"} 1.0' in metrics and 'outcome="budget_exceeded"} 1.0' in metrics
 
     creates = simulator.state()["counters"]["POST /v1/image-to-video"]
@@ -172,6 +175,20 @@ def test_requests_over_the_size_limits_get_a_json_error_and_change_nothing(setup
             assert response.headers["content-type"] == "application/json"
             error = response.json()["error"]
             assert error["code"] == "invalid_request" and error["message"]
+        # A chunked body has no Content-Length for gunicorn to check: over 1 MiB it is 413 too,
+        # not cut at the limit and accepted (a valid create, then 2 MiB of padding).
+        padded = (part for part in [json.dumps(body).encode(), *[b" " * 65536] * 32])
+        too_large = http.post(
+            "/v1/image-to-video",
+            content=padded,
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert too_large.request.headers["transfer-encoding"] == "chunked"
+        assert too_large.status_code == 413
+        assert too_large.json()["error"]["code"] == "payload_too_large"
+        # A doubled slash is the same path, in JSON (not werkzeug's HTML redirect).
+        doubled = httpx.get(f"{url}//v1/account", headers=auth, timeout=10)
+        assert doubled.status_code == 200 and doubled.json()["credits"] == 300
         accepted = http.post("/v1/image-to-video", json=body, headers=auth)
         assert accepted.status_code == 200, accepted.text
     with database.read() as session:

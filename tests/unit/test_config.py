@@ -87,3 +87,45 @@ def test_secrets_are_never_echoed_in_errors_or_repr() -> None:
     settings = load_settings({"MAGIC_HOUR_API_KEY": "mh-secret", "LEDGER_ADMIN_TOKEN": "adm-tok"})
     assert "mh-secret" not in repr(settings) and "adm-tok" not in repr(settings)
     assert settings.secrets() == ["mh-secret", "adm-tok"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "too_big", "ceiling"),
+    [
+        ("LEDGER_UPSTREAM_TIMEOUT", "1e300", "3600"),
+        ("LEDGER_POLL_INTERVAL", "1e300", "3600"),
+        ("LEDGER_UNKNOWN_HOLD_HOURS", "2e7", "8760"),
+        ("LEDGER_POLL_RATE", "1e6", "10000"),
+        ("LEDGER_USD_PER_CREDIT", "1e300", "1000"),
+    ],
+)
+def test_every_number_has_a_ceiling(variable, too_big, ceiling) -> None:
+    with pytest.raises(SettingsError) as bad:
+        load_settings({variable: too_big})
+    assert str(bad.value) == f"{variable}: must be at most {ceiling}, got {too_big!r}"
+    assert load_settings({variable: ceiling})  # the ceiling itself is allowed
+
+
+def test_a_setting_over_its_ceiling_stops_ledger_in_one_line(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "LEDGER_STATE_DIR": str(tmp_path)}
+    env["LEDGER_UPSTREAM_TIMEOUT"] = "1e300"
+    done = subprocess.run(
+        [sys.executable, "-m", "ledger", "db", "current"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "ledger: bad setting: LEDGER_UPSTREAM_TIMEOUT: must be at most 3600, got '1e300'"
+    ]
+
+
+def test_the_metrics_token_is_a_secret() -> None:
+    settings = load_settings({"LEDGER_METRICS_TOKEN": "scrape-tok"})
+    assert settings.metrics_token == "scrape-tok"
+    assert "scrape-tok" not in repr(settings) and settings.secrets() == ["scrape-tok"]
