@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from ledger import accounting, audit, db, reports, teams
 from ledger.config import Settings, SettingsError, load_settings
 from ledger.errors import InvalidInput, LedgerError
 from ledger.models import ApiKey, Period, Team
+from ledger.periods import parse_moment
 from ledger.pricing import PricingError
 from ledger.pricing.cli import pricing_group
 from ledger.simulator.cli import simulator_command
@@ -100,17 +102,23 @@ def serve_command(
     SIGTERM stops it gracefully."""
     # Counters are per process under gunicorn: prometheus-client's multiprocess mode needs its
     # directory named before anything imports prometheus-client.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ledger-metrics-"))
+    made = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-metrics-")
     from ledger.web.server import serve
 
-    serve(
-        runtime.settings,
-        host=host,
-        port=port,
-        workers=workers,
-        threads=threads,
-        scheduler=not no_scheduler,
-    )
+    try:
+        serve(
+            runtime.settings,
+            host=host,
+            port=port,
+            workers=workers,
+            threads=threads,
+            scheduler=not no_scheduler,
+        )
+    finally:
+        if made is not None:  # ours: nothing in it outlives the server
+            shutil.rmtree(made, ignore_errors=True)
 
 
 @cli.command("worker")
@@ -306,7 +314,7 @@ def teams_adjust(runtime: Runtime, slug: str, credits: int, reason: str) -> None
     """Correct SLUG's current period by --credits (a journal entry, never an edit)."""
     with runtime.database.write() as session:
         team = teams.get_team(session, slug)
-        entry = accounting.adjust(session, team, credits, reason)
+        entry = accounting.adjust(session, team, credits, teams.validate_reason(reason))
         available = accounting.balance_of(session, team).available
     click.echo(f"entry {entry.id}: {credits:+d} credits for {slug}; available now {available}")
 
@@ -415,7 +423,7 @@ def report_command(
     LEDGER_USD_PER_CREDIT is set), with totals; the same numbers as GET /api/reports/spend."""
     try:
         dimensions = reports.parse_group_by(group_by)
-        window = reports.parse_moment(start, "--from"), reports.parse_moment(end, "--to")
+        window = parse_moment(start, "--from"), parse_moment(end, "--to")
     except InvalidInput as exc:
         raise click.UsageError(exc.message) from None
     with runtime.database.read() as session:
@@ -457,10 +465,13 @@ def report_command(
 def drift_command(runtime: Runtime, start: str | None, end: str | None, as_json: bool) -> None:
     """Compare the upstream account's spend with ledger's: spend that bypassed the proxy."""
     from ledger import drift
-    from ledger.web.api import parse_time
 
+    try:
+        window = parse_moment(start, "--from"), parse_moment(end, "--to", end=True)
+    except InvalidInput as exc:
+        raise click.UsageError(exc.message) from None
     with runtime.database.read() as session:
-        found = drift.drift(session, parse_time(start, "--from"), parse_time(end, "--to", end=True))
+        found = drift.drift(session, *window)
     _print_records([found.as_json()], as_json, single=True)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ class Tour:
     out: TextIO
     started: float = field(default_factory=time.monotonic)
     failures: list[str] = field(default_factory=list)
+    succeeded: bool = False
 
     def say(self, text: str = "") -> None:
         click.echo(text, file=self.out)
@@ -90,9 +92,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def run(port: int, simulator_port: int, exit_after: bool, out: TextIO = sys.stdout) -> int:
-    """Run the demo; returns the exit code."""
+    """Run the demo; returns the exit code. Its state directory is removed after a tour that
+    did what it says (a failed one keeps it, for its logs)."""
     tour = Tour(out)
     state_dir = Path(tempfile.mkdtemp(prefix="ledger-demo-"))
+    try:
+        return _run(tour, state_dir, port, simulator_port, exit_after)
+    finally:
+        if tour.succeeded:  # the servers have stopped by now
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _run(tour: Tour, state_dir: Path, port: int, simulator_port: int, exit_after: bool) -> int:
     database = state_dir / "ledger.db"
     upstream_token = "demo-" + secrets.token_urlsafe(16)
     admin_token = "demo-admin-" + secrets.token_urlsafe(16)
@@ -178,6 +189,7 @@ def run(port: int, simulator_port: int, exit_after: bool, out: TextIO = sys.stdo
             return 1
         tour.say(f"\nEvery step did what it says ({time.monotonic() - tour.started:.0f}s).")
         if exit_after:
+            tour.succeeded = True
             return 0
         tour.say(f"\nledger is serving at {ledger_url} (the simulator at {simulator_url}).")
         tour.say(f"  admin token: {admin_token}")
@@ -195,6 +207,7 @@ def run(port: int, simulator_port: int, exit_after: bool, out: TextIO = sys.stdo
         except KeyboardInterrupt:
             pass
         tour.say("stopping.")
+        tour.succeeded = True
         return 0
 
 

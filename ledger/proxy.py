@@ -47,7 +47,10 @@ from ledger.errors import (
 from ledger.models import Job, JobStatus, Team, utcnow
 from ledger.pricing import Estimate
 from ledger.pricing.pricer import Pricer
+from ledger.proxy_ends import RESOLVED_FLAGS, Enders
+from ledger.proxy_ends import replay_of_outcome as _replay_of_outcome
 from ledger.telemetry import UPSTREAM_ERRORS
+from ledger.text import refuse_lone_surrogates
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
 
 log = logging.getLogger("ledger.proxy")
@@ -104,6 +107,7 @@ class Proxy:
         self.database = database
         self.upstream = upstream
         self.pricing = pricing
+        self.enders = Enders(database)
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -221,10 +225,8 @@ class Proxy:
                 held, available = self._record_created(hold, reply, keep)
                 headers["x-ledger-reserved-credits"] = str(held)
                 headers["x-ledger-available-credits"] = str(available)
-            else:
-                with self.database.write() as session:
-                    accounting.release(session, job_id)
-                    _store_reply(session, job_id, reply.status, reply.body, keep)
+            else:  # Magic Hour said no: nothing was charged, the hold ends now
+                self.enders.end(job_id, reply.status, reply.body, keep, release=True)
         except SQLAlchemyError:
             # Upstream has answered; the caller gets that answer. The job stays `reserved` with
             # its hold, which reconciliation treats as unknown: nothing is lost.
@@ -260,8 +262,7 @@ class Proxy:
             self.database.write_together(lambda hot: hot.execute(_RECORD_SUBMITTED, values))
             if charged is None or charged == hold.credits:
                 return hold.credits, hold.available_after
-            with self.database.write() as session:
-                accounting.adjust_hold(session, hold.job_id, charged)
+            self.database.transact(lambda s: accounting.adjust_hold(s, hold.job_id, charged))
             return charged, hold.available_after - (charged - hold.credits)
         except IntegrityError:
             # The project id is already another job's (upstream reused an id?): flag, keep hold.
@@ -285,14 +286,7 @@ class Proxy:
     ) -> None:
         status = 502 if release else 504
         body = json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
-        with self.database.write() as session:
-            if release:
-                accounting.release(session, job_id)
-            else:
-                job = session.get(Job, job_id, with_for_update=True)
-                assert job is not None
-                job.status = JobStatus.UNKNOWN.value
-            _store_reply(session, job_id, status, body, keep)
+        self.enders.end(job_id, status, body, keep, release=release)
         error.details["job_id"] = job_id
 
     def _dry_run(self, caller: Caller, estimate: Estimate) -> Reply:
@@ -329,8 +323,10 @@ class Proxy:
             return None
         if job.request_hash != request_hash:
             raise InvalidInput("this Idempotency-Key was already used with a different request")
-        if job.response_status is None:
+        if job.response_status is None and job.status == JobStatus.RESERVED.value:
             raise Conflict("a request with this Idempotency-Key is still in flight")
+        if job.response_status is None or job.flag in RESOLVED_FLAGS:
+            return _replay_of_outcome(job)
         headers = {**JSON, "x-ledger-job-id": job.id, "idempotent-replayed": "true"}
         return Reply(
             job.response_status,
@@ -370,8 +366,7 @@ class Proxy:
             log.error("terminal project for job %s has no usable credits_charged", job_id)
             return False
         try:
-            with self.database.write() as session:
-                accounting.settle(session, job_id, charged)
+            self.database.transact(lambda session: accounting.settle(session, job_id, charged))
         except HoldEnded:
             return False
         return True
@@ -420,13 +415,18 @@ def _identified(found: Caller | None) -> Caller:
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """The request body as a JSON object, or InvalidInput. NaN and Infinity are refused."""
+    """The request body as a JSON object, or InvalidInput. NaN and Infinity are refused, and so
+    is text that is not Unicode (a lone surrogate, which no database column can hold)."""
     try:
         document = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise InvalidInput("the request body must be a JSON object") from None
     if not isinstance(document, dict):
         raise InvalidInput("the request body must be a JSON object")
+    # A surrogate can only come from a \u escape or from bytes that are not UTF-8 (which
+    # json.loads lets through): most bodies have neither and need no walk.
+    if b"\\u" in raw or b"\xed" in raw:
+        refuse_lone_surrogates(document)
     return document
 
 

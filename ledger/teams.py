@@ -14,11 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger import accounting
 from ledger.errors import Conflict, InvalidInput, NotFound, whole_number
 from ledger.models import ApiKey, Period, Team, new_id, utcnow
+from ledger.text import check_stored_text
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 KEY_PREFIX = "mhl_"
@@ -72,7 +74,25 @@ def _validate_thresholds(value: Any) -> list[int]:
 def _validate_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
         raise InvalidInput("name must be a non-empty string of at most 200 characters")
-    return value.strip()
+    return check_stored_text(value.strip(), "name", 200)
+
+
+def _validate_label(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise InvalidInput("label must be a string of at most 200 characters")
+    return check_stored_text(value, "label", 200)
+
+
+MAX_REASON = 1000
+
+
+def validate_reason(value: Any) -> str:
+    """An adjustment's reason, as the journal will keep it (the API and the CLI check it)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REASON:
+        raise InvalidInput(f"reason must be a non-empty string of at most {MAX_REASON} characters")
+    return check_stored_text(value, "reason", MAX_REASON)
 
 
 def create_team(
@@ -102,7 +122,12 @@ def create_team(
     if session.scalar(select(Team.id).where(Team.slug == team.slug)) is not None:
         raise Conflict(f"team {team.slug!r} already exists")
     session.add(team)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another transaction created the slug after our look (PostgreSQL: concurrent creates
+        # wait on the unique index, then all but the first fail here). Nothing was written.
+        raise Conflict(f"team {team.slug!r} already exists") from None
     accounting.sync_budget(session, team.id, now=now)
     return team
 
@@ -140,8 +165,8 @@ def get_team(session: Session, slug: str, *, lock: bool = False) -> Team:
     if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
         raise NotFound(f"no team {slug!r}")  # no team can have such a slug
     query = select(Team).where(Team.slug == slug)
-    if lock:
-        query = query.with_for_update()
+    if lock:  # FOR NO KEY UPDATE: see the lock order in ledger.accounting
+        query = query.with_for_update(key_share=True)
     team = session.scalar(query)
     if team is None:
         raise NotFound(f"no team {slug!r}")
@@ -178,8 +203,7 @@ def create_key(
     max_credits_per_request: int | None = None,
 ) -> NewKey:
     team = get_team(session, team_slug)
-    if label is not None and (not isinstance(label, str) or len(label) > 200):
-        raise InvalidInput("label must be a string of at most 200 characters")
+    label = _validate_label(label)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=new_id("key"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from ledger import accounting, drift, queries, reports, teams
 from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from ledger.models import Job, Team, utcnow
+from ledger.periods import parse_moment
 from ledger.pricing import learning
 from ledger.proxy import parse_json_object
 from ledger.reconcile import resolve_unknown
@@ -121,20 +122,6 @@ def _created(document: dict[str, Any]) -> Response:
     return response
 
 
-def parse_time(raw: str | None, name: str, *, end: bool = False) -> datetime | None:
-    """An ISO date or timestamp (UTC if no zone). A date as an end means the end of that day."""
-    if raw is None:
-        return None
-    try:
-        if len(raw) == 10:
-            start = datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
-            return start + timedelta(days=1) if end else start
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO 8601 date or timestamp") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 # -- teams -------------------------------------------------------------------------------------
 
 TEAM_FIELDS = {
@@ -204,9 +191,11 @@ def update_team(slug: str) -> Response:
     _only(body, TEAM_FIELDS - {"slug"})
     if not body:
         raise InvalidInput("nothing to change")
-    with _services().database.write() as session:
-        team = teams.update_team(session, slug, **body)
-        return jsonify(queries.team_view(session, team))
+
+    def change(session: Any) -> dict[str, Any]:
+        return queries.team_view(session, teams.update_team(session, slug, **body))
+
+    return jsonify(_services().database.transact(change))
 
 
 @blueprint.get("/teams/<slug>/balance")
@@ -225,7 +214,8 @@ def adjust(slug: str) -> Response:
     _only(body, {"credits", "reason"}, {"credits", "reason"})
     with _services().database.write() as session:
         team = teams.get_team(session, slug)
-        entry = accounting.adjust(session, team, body["credits"], body["reason"])
+        reason = teams.validate_reason(body["reason"])
+        entry = accounting.adjust(session, team, body["credits"], reason)
         balance = accounting.balance_of(session, team)
         forecast = reports.forecasts(session, [team])[team.id]
         return _created(
@@ -280,8 +270,8 @@ def _filters(who: Principal, session: Any, *, with_job_fields: bool) -> queries.
         team_id=team_id,
         status=args.get("status") if with_job_fields else None,
         endpoint=args.get("endpoint") if with_job_fields else None,
-        since=parse_time(args.get("since"), "since"),
-        until=parse_time(args.get("until"), "until", end=True),
+        since=parse_moment(args.get("since"), "since"),
+        until=parse_moment(args.get("until"), "until", end=True),
     )
 
 
@@ -356,8 +346,8 @@ def spend_report() -> Response:
     if output not in REPORT_FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(REPORT_FORMATS)}")
     group_by = reports.parse_group_by(args.get("group_by"))
-    start = reports.parse_moment(args.get("from"), "from")
-    end = reports.parse_moment(args.get("to"), "to")
+    start = parse_moment(args.get("from"), "from")
+    end = parse_moment(args.get("to"), "to")
     with _services().database.read() as session:
         team_id = _team_filter(who, session)
         report = reports.spend_report(
@@ -410,8 +400,8 @@ def observed_prices() -> Response:
     """
     require_admin()
     now = utcnow()
-    start = parse_time(request.args.get("from"), "from") or now - learning.WINDOW
-    end = parse_time(request.args.get("to"), "to", end=True) or now + timedelta(seconds=1)
+    start = parse_moment(request.args.get("from"), "from") or now - learning.WINDOW
+    end = parse_moment(request.args.get("to"), "to", end=True) or now + timedelta(seconds=1)
     prices = _services().pricing
     with _services().database.read() as session:
         rows = learning.observed(session, start, end, prices.basis_of)
@@ -446,8 +436,8 @@ def get_drift() -> Response:
     """What went around ledger (admin): upstream's spend against ledger's between two account
     snapshots, and the projects Magic Hour's webhooks named that no job owns (``bypass``)."""
     require_admin()
-    start = parse_time(request.args.get("from"), "from")
-    end = parse_time(request.args.get("to"), "to", end=True)
+    start = parse_moment(request.args.get("from"), "from")
+    end = parse_moment(request.args.get("to"), "to", end=True)
     with _services().database.read() as session:
         try:
             document: dict[str, Any] = drift.drift(session, start, end).as_json()
