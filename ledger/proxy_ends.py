@@ -117,20 +117,28 @@ def replay_of_outcome(job: Job) -> Reply:
             created[mirror] = created["credits_charged"]
         return Reply(200, json.dumps(created).encode(), headers, "replayed", job.id)
     if job.flag in RESOLVED_FLAGS:
-        error = {
-            "code": "upstream_error",
-            "message": "this request's outcome was never known and its hold was released "
+        return _error(
+            job,
+            502,
+            "upstream_error",
+            "this request's outcome was never known and its hold was released "
             f"({job.flag}): nothing was charged. Send it again with a new Idempotency-Key.",
-            "job_id": job.id,
-        }
-        return Reply(502, json.dumps({"error": error}).encode(), headers, "replayed", job.id)
-    error = {
-        "code": "upstream_unknown",
-        "message": "Magic Hour's answer to this request is unknown; its credits stay held until "
-        f"it is found or released. Do not retry blindly: job {job.id}",
-        "job_id": job.id,
-    }
-    return Reply(504, json.dumps({"error": error}).encode(), headers, "replayed", job.id)
+        )
+    return _error(
+        job,
+        504,
+        "upstream_unknown",
+        "Magic Hour's answer to this request is unknown; its credits stay held until it is "
+        f"found or released. Do not retry blindly: job {job.id}",
+    )
+
+
+def _error(job: Job, status: int, code: str, message: str) -> Reply:
+    from ledger.proxy import Reply
+
+    headers = {**JSON, "x-ledger-job-id": job.id, "idempotent-replayed": "true"}
+    body = {"error": {"code": code, "message": message, "job_id": job.id}}
+    return Reply(status, json.dumps(body).encode(), headers, "replayed", job.id)
 
 
 def _charged(job: Job) -> int:

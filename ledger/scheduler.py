@@ -73,6 +73,22 @@ def heartbeat_window(settings: Settings) -> timedelta:
     return timedelta(seconds=max(3 * settings.poll_interval, 15.0))
 
 
+def _every(
+    scheduler: BlockingScheduler, name: str, seconds: float, work: Any, **options: Any
+) -> None:
+    """Run ``work`` every ``seconds``, first now; never two at once, missed runs coalesced."""
+    scheduler.add_job(
+        work,
+        "interval",
+        seconds=seconds,
+        id=name,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=utcnow(),
+        **options,
+    )
+
+
 def run_worker(settings: Settings) -> None:
     """Run sweeps every poll interval until SIGTERM or SIGINT; a sweep in progress finishes."""
     database = Database(settings.resolved_database_url)
@@ -87,25 +103,12 @@ def run_worker(settings: Settings) -> None:
             log.info("sweep: %s", report)
 
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(
-        sweep,
-        "interval",
-        seconds=settings.poll_interval,
-        id="reconcile",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=utcnow(),
-        misfire_grace_time=None,
-    )
-
-    scheduler.add_job(
+    _every(scheduler, "reconcile", settings.poll_interval, sweep, misfire_grace_time=None)
+    _every(
+        scheduler,
+        "account-snapshot",
+        SNAPSHOT_EVERY_SECONDS,
         lambda: drift.record_snapshot(database, reconciler.upstream),
-        "interval",
-        seconds=SNAPSHOT_EVERY_SECONDS,
-        id="account-snapshot",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=utcnow(),
     )
     if settings.webhook_secret:
 
@@ -114,27 +117,11 @@ def run_worker(settings: Settings) -> None:
             if report:
                 log.info("webhooks: %s", report)
 
-        scheduler.add_job(
-            drain_webhooks,
-            "interval",
-            seconds=inbox.DRAIN_SECONDS,
-            id="webhook-inbox",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=utcnow(),
-        )
+        _every(scheduler, "webhook-inbox", inbox.DRAIN_SECONDS, drain_webhooks)
     relay: Relay | None = None
     if settings.webhook_secret and settings.secret_key:
         relay = Relay(database, settings.secret_key)
-        scheduler.add_job(
-            relay.tick,
-            "interval",
-            seconds=RELAY_EVERY_SECONDS,
-            id="webhook-relay",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=utcnow(),
-        )
+        _every(scheduler, "webhook-relay", RELAY_EVERY_SECONDS, relay.tick)
     if settings.alert_webhook_url:
         url = settings.alert_webhook_url
 
@@ -143,15 +130,7 @@ def run_worker(settings: Settings) -> None:
             if delivered or failed:
                 log.info("alerts: %d delivered, %d failed (will retry)", delivered, failed)
 
-        scheduler.add_job(
-            deliver,
-            "interval",
-            seconds=min(settings.poll_interval, 5.0),
-            id="alerts",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=utcnow(),
-        )
+        _every(scheduler, "alerts", min(settings.poll_interval, 5.0), deliver)
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("stopping after the current sweep (signal %d)", signum)
