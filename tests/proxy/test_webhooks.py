@@ -21,7 +21,7 @@ import magic_hour
 import pytest
 from sqlalchemy import func, select
 
-from ledger.models import Alert, Entry, WebhookEvent
+from ledger.models import Alert, Entry, Job, WebhookEvent
 from ledger.webhooks import inbox
 from ledger.webhooks.relay import Relay
 from ledger.webhooks.signing import signed_headers
@@ -514,3 +514,37 @@ def test_a_restart_between_the_answer_and_the_processing_loses_no_event(
         job = session.scalars(select(Job)).one()
     assert (job.status, job.charged_credits) == ("settled", final)
     assert project_gets(first) == 0  # the event settled it, not a poll
+
+
+def test_an_event_that_fails_to_process_is_retried_and_holds_up_no_other(
+    hooked: Ledger, stack: ExitStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from ledger import accounting
+
+    _, first = a_job(hooked, stack, "team-a")
+    _, second = a_job(hooked, stack, "team-b")
+    real_settle = accounting.settle
+    refuse = {first}
+
+    def settle(session, job_id, charged, **kwargs):  # type: ignore[no-untyped-def]
+        job = session.get(Job, job_id)
+        if job.upstream_id in refuse:
+            raise OperationalError("UPDATE balances", {}, Exception("connection lost"))
+        return real_settle(session, job_id, charged, **kwargs)
+
+    monkeypatch.setattr(accounting, "settle", settle)
+    for project in (first, second):
+        body = event(project, credits=100)
+        post(hooked, body, signed(body))
+    report = inbox.drain(hooked.database)
+    assert (report.settled, report.failed) == (1, 1)
+    assert hooked.jobs("team-b")[0].status == "settled"
+    assert hooked.jobs("team-a")[0].status == "submitted"
+    refuse.clear()  # the database is back: the retry settles it
+    deadline = time.monotonic() + 10
+    while hooked.jobs("team-a")[0].status != "settled" and time.monotonic() < deadline:
+        inbox.drain(hooked.database)
+        time.sleep(0.1)
+    assert hooked.jobs("team-a")[0].charged_credits == 100
