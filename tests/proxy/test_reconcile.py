@@ -167,7 +167,9 @@ def test_three_pollers_end_each_hold_exactly_once(make_ledger, backend: str, dat
     stop = threading.Event()
 
     def poller() -> None:
-        reconciler = reconciler_for(ledger, batch=50)
+        # A sweep that fails after claiming leaves its claims leased: a short lease here, so
+        # that they fall due again within the test (the scheduler's is two minutes).
+        reconciler = reconciler_for(ledger, batch=50, lease=timedelta(seconds=3))
         while not stop.is_set() and open_jobs(ledger):
             try:
                 reconciler.sweep(now=utcnow() + LATER)
