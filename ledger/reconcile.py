@@ -52,7 +52,7 @@ TERMINAL = ("complete", "error", "canceled")
 PRIOR_BASE_SECONDS = {"video": 10.0, "image": 8.0, "audio": 15.0}
 PRIOR_SECONDS_PER_CLIP_SECOND = 1.0
 # Learning when to look first (see Reconciler._observe_first_poll).
-FIRST_POLL_DONE = 0.25  # aim: a quarter of first polls find the job done
+FIRST_POLL_DONE = 0.6  # aim: most first polls find the job done (issue 15: GETs per job)
 LEARNING_STEP = 0.5  # log-step per turnover of the jobs awaiting their first poll
 MIN_FACTOR, MAX_FACTOR = 0.25, 4.0
 FLAT_POLLS = 8  # polls 2..8 of a job come every two intervals, then they spread out
