@@ -102,7 +102,7 @@ def serve_command(
     SIGTERM stops it gracefully."""
     # Counters are per process under gunicorn: prometheus-client's multiprocess mode needs its
     # directory named before anything imports prometheus-client.
-    made = None
+    made, owner = None, os.getpid()
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-metrics-")
     from ledger.web.server import serve
@@ -117,7 +117,8 @@ def serve_command(
             scheduler=not no_scheduler,
         )
     finally:
-        if made is not None:  # ours: nothing in it outlives the server
+        # Ours, and only by the master: gunicorn's forked workers leave through here too.
+        if made is not None and os.getpid() == owner:
             shutil.rmtree(made, ignore_errors=True)
 
 

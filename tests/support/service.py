@@ -102,9 +102,11 @@ def ledger_serve(
     master and its workers at once (``os.killpg(process.pid, signal.SIGKILL)``)."""
     port = port or free_port()
     log = open(log_path, "a+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
+    # The server's metrics directory is the test's: removed here even when a test SIGKILLs it.
+    metrics = tempfile.TemporaryDirectory(prefix="ledger-test-metrics-")
     process = subprocess.Popen(
         [sys.executable, "-m", "ledger", "serve", "--port", str(port), *args],
-        env={**os.environ, **env},
+        env={"PROMETHEUS_MULTIPROC_DIR": metrics.name, **os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -128,6 +130,7 @@ def ledger_serve(
     finally:
         stop_group(process)
         log.close()
+        metrics.cleanup()
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
