@@ -11,6 +11,7 @@ reference's suggested ``message``, plus a stable code).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import mimetypes
 import random
@@ -144,7 +145,19 @@ def create_simulator_app(options: SimulatorOptions | None = None) -> Flask:
     app = Flask("ledger.simulator")
     app.extensions[EXTENSION] = runtime
     _register_routes(app, runtime)
+    if options.create_latency or options.get_latency:
+        app.after_request(functools.partial(_answer_after_latency, runtime))
     return app
+
+
+def _answer_after_latency(runtime: Runtime, response: Response) -> Response:
+    """Magic Hour's own latency: every ``/v1/`` answer waits, as a real call would."""
+    if request.path.startswith("/v1/"):
+        options = runtime.options
+        runtime.stopping.wait(
+            options.create_latency if request.method == "POST" else options.get_latency
+        )
+    return response
 
 
 # -- faults ---------------------------------------------------------------------------------------

@@ -198,6 +198,20 @@ def _parse_price_changes(
     show_default=True,
     help="Which calls the faults hit.",
 )
+@click.option(
+    "--create-latency",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    help="Seconds before every create is answered (Magic Hour's own latency; try 0.3).",
+)
+@click.option(
+    "--get-latency",
+    type=SECONDS,
+    default=0.0,
+    show_default=True,
+    help="Seconds before every GET of /v1/ is answered (try 0.1).",
+)
 @click.option("--seed", type=int, help="Seed the random draws (per process).")
 @click.option(
     "--state-file",
@@ -241,6 +255,8 @@ def simulator_command(
     slow_rate: float,
     slow_seconds: float,
     fault_scope: str,
+    create_latency: float,
+    get_latency: float,
     seed: int | None,
     state_file: Path | None,
     public_url: str | None,
@@ -290,6 +306,8 @@ def simulator_command(
             webhook_secret=webhook_secret or None,
             webhook_timeout=webhook_timeout,
             faults=faults,
+            create_latency=create_latency,
+            get_latency=get_latency,
             seed=seed,
             public_url=public_url,
         )

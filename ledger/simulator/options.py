@@ -162,6 +162,10 @@ class SimulatorOptions:
     webhook_secret: str | None = field(default=None, repr=False)  # signs every webhook
     webhook_timeout: float = 10.0  # wall seconds a delivery may take before it is retried
     faults: Faults = field(default_factory=Faults)
+    # Wall seconds before every answer to a create / a GET of /v1/ (Magic Hour's own latency;
+    # 0.3 and 0.1 are what the benchmarks use), before any fault's delay.
+    create_latency: float = 0.0
+    get_latency: float = 0.0
     seed: int | None = None
     state_path: Path | None = None  # SQLite file shared by workers; None: a private temp file
     public_url: str | None = None  # base of upload/download URLs; None: the request's host
@@ -173,7 +177,13 @@ class SimulatorOptions:
             raise OptionsError(f"tier must be one of {', '.join(ACCOUNT_TIERS)}")
         if not (math.isfinite(self.time_scale) and self.time_scale > 0):
             raise OptionsError(f"time_scale must be > 0, got {self.time_scale!r}")
-        for name in ("queue_seconds", "render_base_seconds", "render_seconds_per_second"):
+        for name in (
+            "queue_seconds",
+            "render_base_seconds",
+            "render_seconds_per_second",
+            "create_latency",
+            "get_latency",
+        ):
             _check_seconds(name, getattr(self, name))
         for name in ("jitter", "job_error_rate", "cancel_rate", "drift_rate"):
             _check_rate(name, getattr(self, name))
