@@ -488,3 +488,36 @@ class RelayDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FaceDetection(Base):
+    """A face detection asked for through the proxy (free: no job, no hold), and which team asked:
+    only that team may read its result."""
+
+    __tablename__ = "face_detections"
+
+    upstream_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
+    credits_charged: Mapped[int | None] = mapped_column(BigInteger)  # 0 while Magic Hour says free
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CreditEpisode(Base):
+    """A stretch of time in which Magic Hour refused creates because the company's account was
+    out of credits (it answered 402): from the first such refusal to the next create it accepted.
+    The admins are alerted once per episode."""
+
+    __tablename__ = "credit_episodes"
+    __table_args__ = (
+        # True while the episode lasts, NULL after (NULLs are distinct): at most one is open.
+        UniqueConstraint("open"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    open: Mapped[bool | None] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refusals: Mapped[int] = mapped_column(Integer, default=1)
+    last_refusal_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    upstream_message: Mapped[str | None] = mapped_column(Text)  # the first refusal's
