@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from ledger import accounting, teams
+from ledger.accounting import holds
 from ledger.models import Job, JobStatus, utcnow
 from ledger.proxy import _request_hash
 from ledger.reconcile import Reconciler, resolve_unknown
@@ -38,7 +39,7 @@ def test_a_failed_alert_write_never_stops_a_create(
     def refused(*args: object, **kwargs: object) -> None:
         raise OperationalError("INSERT INTO alerts", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(accounting, "_alert_on_rise", refused)
+    monkeypatch.setattr(holds, "_alert_on_rise", refused)  # where hold_for_key finds it
     answer = post(ledger, key)
     assert answer.status_code == 200, answer.text
     assert ledger.creates_seen_upstream() == 1  # the create went out
