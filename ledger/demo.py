@@ -29,6 +29,8 @@ from typing import TextIO
 import click
 import httpx
 
+from ledger import processes
+
 IMAGE = "api-assets/demo/cat.png"
 
 
@@ -371,7 +373,7 @@ def _start(
     handle = log.open("wb")
     stack.callback(handle.close)
     process = subprocess.Popen(
-        [sys.executable, "-m", "ledger", *args],
+        processes.ledger_command(*args),
         env={**os.environ, **env},
         stdout=handle,
         stderr=subprocess.STDOUT,

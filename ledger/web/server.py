@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Any
 
-from ledger import db, serving
+from ledger import db, processes, serving
 from ledger.config import Settings, SettingsError
 from ledger.pricing import PricingTable
 from ledger.web import create_app
@@ -99,7 +99,7 @@ class WorkerSupervisor:
 
     def _watch(self) -> None:
         while not self._stopping.is_set():
-            self._process = subprocess.Popen([sys.executable, "-m", "ledger", "worker"])
+            self._process = subprocess.Popen(processes.ledger_command("worker"))
             while self._process.poll() is None and not self._stopping.wait(0.5):
                 pass
             if not self._stopping.is_set():

@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import magic_hour
@@ -196,3 +197,19 @@ def test_requests_over_the_size_limits_get_a_json_error_and_change_nothing(setup
     # the one create that got through: kling-3.0 (no model, creator, 720p), 48 credits/s x 3 s
     assert balance.held + balance.spent == 144
     assert simulator.state()["counters"].get("POST /v1/image-to-video") == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_started_beside_a_clone_named_ledger_runs_its_scheduler(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The layout after `git clone ... ledger && pip install -e ledger`: started from the folder
+    that holds the clone, the scheduler child imports the installed package, not the clone's
+    folder (as an empty namespace package, where `ledger.config` has no `Settings`)."""
+    _, _, _, env, log_path = setup
+    beside = tmp_path / "projects"
+    beside.mkdir()
+    (beside / "ledger").symlink_to(Path(__file__).resolve().parents[2])  # the checkout
+    # ledger_serve waits (30 s at most) for /readyz 200, which needs the scheduler's heartbeat.
+    with ledger_serve(env, "--workers", "1", log_path=str(log_path), cwd=str(beside)) as (url, _):
+        ready = httpx.get(f"{url}/readyz", timeout=5)
+        assert ready.status_code == 200 and ready.json()["checks"]["scheduler"] == "ok"
+    assert "ImportError" not in log_path.read_text()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -95,18 +96,27 @@ class Ledger:
 
 @contextmanager
 def ledger_serve(
-    env: dict[str, str], *args: str, log_path: str | None = None, port: int | None = None
+    env: dict[str, str],
+    *args: str,
+    log_path: str | None = None,
+    port: int | None = None,
+    cwd: str | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``ledger serve`` as a subprocess on ``port`` (default: a free one), ready; terminated
     (SIGTERM) on exit. It leads its own process group, so that a test can kill the gunicorn
-    master and its workers at once (``os.killpg(process.pid, signal.SIGKILL)``)."""
+    master and its workers at once (``os.killpg(process.pid, signal.SIGKILL)``). Started in
+    ``cwd``, it is started as a user types it there: the installed ``ledger`` script."""
     port = port or free_port()
+    program = [sys.executable, "-m", "ledger"]
+    if cwd is not None:
+        program = [str(Path(sys.executable).with_name("ledger"))]
     log = open(log_path, "a+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
     # The server's metrics directory is the test's: removed here even when a test SIGKILLs it.
     metrics = tempfile.TemporaryDirectory(prefix="ledger-test-metrics-")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "serve", "--port", str(port), *args],
+        [*program, "serve", "--port", str(port), *args],
         env={"PROMETHEUS_MULTIPROC_DIR": metrics.name, **os.environ, **env},
+        cwd=cwd,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
