@@ -132,7 +132,12 @@ def deliver_due(
 
 def slack_message(alert: Alert) -> dict[str, Any]:
     """A Slack incoming-webhook body: ``text`` for people, ``ledger`` for machines."""
-    icons = {"overrun": ":warning:", "threshold": ":bar_chart:", "bypass": ":rotating_light:"}
+    icons = {
+        "overrun": ":warning:",
+        "threshold": ":bar_chart:",
+        "bypass": ":rotating_light:",
+        "upstream_credits": ":no_entry:",
+    }
     icon = icons.get(alert.kind, ":bell:")
     return {
         "text": f"{icon} ledger: {alert.message}",

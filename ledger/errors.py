@@ -69,6 +69,13 @@ class UpstreamError(LedgerError):
     code = "upstream_error"
 
 
+class UpstreamCreditsExhausted(LedgerError):
+    """Magic Hour refused a create with 402: the company's Magic Hour account (not the team's
+    budget) is out of credits. Nothing was charged; the hold was released."""
+
+    code = "upstream_credits_exhausted"
+
+
 class UpstreamOutcomeUnknown(LedgerError):
     """The request was sent but no answer came back; the hold is kept until the job is found."""
 

@@ -8,7 +8,9 @@ upstream                    the hold                          the caller gets
 =========================  ================================  ==========================
 2xx                         moved to ``credits_charged``;     upstream's status and body
                             job ``submitted``
-error status                released                          upstream's status and body
+402 (account out of         released; the admins alerted      503
+credits)                    once per episode                  ``upstream_credits_exhausted``
+other error status          released                          upstream's status and body
 no answer after sending     kept; job ``unknown``             504 ``upstream_unknown``
 not reachable (not sent)    released                          502 ``upstream_error``
 =========================  ================================  ==========================
@@ -25,13 +27,13 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 from urllib.parse import quote
 
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ledger import accounting, teams
+from ledger import accounting, face_detection, teams
 from ledger.db import Database
 from ledger.errors import (
     Conflict,
@@ -41,6 +43,7 @@ from ledger.errors import (
     NotFound,
     NotProxied,
     Unauthorized,
+    UpstreamCreditsExhausted,
     UpstreamError,
     UpstreamOutcomeUnknown,
 )
@@ -52,6 +55,7 @@ from ledger.proxy_ends import replay_of_outcome as _replay_of_outcome
 from ledger.telemetry import UPSTREAM_ERRORS
 from ledger.text import refuse_lone_surrogates
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
+from ledger.upstream_credits import CreditWatch, upstream_message
 
 log = logging.getLogger("ledger.proxy")
 
@@ -108,6 +112,7 @@ class Proxy:
         self.upstream = upstream
         self.pricing = pricing
         self.enders = Enders(database)
+        self.credit_watch = CreditWatch(database)
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -198,6 +203,7 @@ class Proxy:
     ) -> Reply:
         job_id, keep = hold.job_id, idempotency_key is not None
         caller = Caller(hold.key_id or "", hold.key_cap, hold.team_id, hold.team_slug)
+        sent_at = utcnow()
         try:
             reply = self.upstream.request("POST", f"/v1/{endpoint}", raw_body)
         except UpstreamUnreachable as exc:
@@ -216,6 +222,8 @@ class Proxy:
             unknown.details.update(team=hold.team_slug, estimated_credits=hold.credits)
             raise unknown from None
 
+        if reply.status == 402:
+            self._credits_exhausted(hold, reply, keep)
         headers = {**reply.headers, "x-ledger-job-id": job_id}
         outcome = "accepted" if reply.ok else "upstream_error"
         if reply.status >= 500:
@@ -232,7 +240,31 @@ class Proxy:
             # its hold, which reconciliation treats as unknown: nothing is lost.
             log.exception("could not record upstream's answer for job %s", job_id)
             headers["x-ledger-warning"] = "outcome not recorded; the hold stays until reconciled"
+        if reply.ok:
+            self.credit_watch.accepted(sent_at)
         return Reply(reply.status, reply.body, headers, outcome, job_id, estimate.credits, caller)
+
+    def _credits_exhausted(
+        self, hold: accounting.Hold, reply: UpstreamReply, keep: bool
+    ) -> NoReturn:
+        """Magic Hour said 402: the company's account is out of credits, not the team's budget.
+        Release the hold, tell the admins (once per episode), answer in ledger's own shape."""
+        message = upstream_message(reply.body)
+        error = UpstreamCreditsExhausted(
+            "Magic Hour refused this create: the company's Magic Hour account is out of credits "
+            f"(Magic Hour said: {message}). Nothing was charged to team {hold.team_slug} and "
+            "its hold was released; the admins have been alerted. Try again once the account "
+            "is topped up.",
+            upstream_status=reply.status,
+            upstream_message=message,
+            team=hold.team_slug,
+            estimated_credits=hold.credits,
+            job_id=hold.job_id,
+        )
+        body = {"error": {"code": error.code, "message": error.message, **error.details}}
+        self.enders.end(hold.job_id, 503, json.dumps(body).encode(), keep, release=True)
+        self.credit_watch.refused(message=message, team=hold.team_slug, job_id=hold.job_id)
+        raise error
 
     def _record_created(
         self, hold: accounting.Hold, reply: UpstreamReply, keep: bool
@@ -375,6 +407,26 @@ class Proxy:
         """Forwarded as is: uploads cost nothing."""
         parse_json_object(raw_body)
         reply = self._call("POST", "/v1/files/upload-urls", raw_body)
+        return Reply(reply.status, reply.body, reply.headers)
+
+    def face_detection(self, caller: Caller, raw_body: bytes) -> Reply:
+        """Forwarded (free: no hold, no entries); the asking team is recorded, since only it
+        may read the result."""
+        parse_json_object(raw_body)
+        reply = self._call("POST", "/v1/face-detection", raw_body)
+        if reply.ok:
+            upstream_id, charged = _created(reply.json())
+            if upstream_id is None:
+                log.error("upstream 2xx to a face detection without a usable id")
+            else:
+                face_detection.record(self.database, caller, upstream_id, charged)
+        return Reply(reply.status, reply.body, reply.headers)
+
+    def face_detection_result(self, caller: Caller, detection_id: str) -> Reply:
+        """GET a face detection the caller's team asked for; anything else is an unknown id."""
+        if not face_detection.asked_by(self.database, caller, detection_id):
+            raise NotFound("no such face detection")
+        reply = self._call("GET", f"/v1/face-detection/{quote(detection_id, safe='')}")
         return Reply(reply.status, reply.body, reply.headers)
 
     def account(self, caller: Caller) -> Reply:

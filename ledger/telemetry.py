@@ -14,6 +14,11 @@ UPSTREAM_ERRORS = Counter(
     "Upstream calls without a usable answer: unreachable, unknown (no answer), or 5xx",
     ["kind"],
 )
+UPSTREAM_CREDITS_EXHAUSTED = Counter(
+    "ledger_upstream_credits_exhausted_total",
+    "Creates Magic Hour refused with 402 because the company's Magic Hour account is out of "
+    "credits (each hold released; the caller got upstream_credits_exhausted)",
+)
 POLLS = Counter("ledger_polls_total", "Project polls by reconciliation, by outcome", ["outcome"])
 
 FALLBACK_ESTIMATES = Counter(

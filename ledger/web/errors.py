@@ -28,6 +28,8 @@ STATUS_OF_CODE = {
     "payload_too_large": 413,
     "upstream_error": 502,
     "unavailable": 503,
+    # The company's Magic Hour account, not the team's budget (that is 402 budget_exceeded).
+    "upstream_credits_exhausted": 503,
     "upstream_unknown": 504,
     "internal": 500,
 }

@@ -4,8 +4,8 @@ Counters (requests by endpoint and outcome, upstream errors, polls) are counted 
 Under ``ledger serve`` every gunicorn worker is a process of its own, so they use
 prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by ``ledger serve`` before
 anything imports prometheus-client). Money gauges (holds open, credits held and spent per team,
-unknown jobs, reconciliation lag) are read from the database when scraped, so every instance
-reports the same truth.
+unknown jobs, reconciliation lag, Magic Hour's account out of credits) are read from the database
+when scraped, so every instance reports the same truth.
 
 The page names every team with its spend, so it needs ``Authorization: Bearer`` with the admin
 token or ``LEDGER_METRICS_TOKEN`` (a token for the scraper that opens nothing else): 401 otherwise.
@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from ledger.errors import Unauthorized
 from ledger.models import Balance, Job, JobStatus, Team, utcnow
 from ledger.periods import period_bounds
+from ledger.upstream_credits import episode_open
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -57,6 +58,10 @@ class LedgerCollector(Collector):
         )
         unknown = GaugeMetricFamily(
             "ledger_jobs_unknown", "Jobs whose upstream outcome is unknown", labels=["team"]
+        )
+        exhausted = GaugeMetricFamily(
+            "ledger_upstream_credits_exhausted",
+            "1 while Magic Hour refuses creates because the company's account is out of credits",
         )
         lag = GaugeMetricFamily(
             "ledger_reconcile_lag_seconds",
@@ -95,13 +100,14 @@ class LedgerCollector(Collector):
                 spent.add_metric([team.slug], s)
                 available.add_metric([team.slug], a)
                 unknown.add_metric([team.slug], unknown_counts.get(team.slug, 0))
+            exhausted.add_metric([], 1 if episode_open(session) else 0)
             oldest_due = session.scalar(
                 select(func.min(Job.next_poll_at)).where(
                     Job.status == JobStatus.SUBMITTED.value, Job.next_poll_at <= now
                 )
             )
         lag.add_metric([], (now - oldest_due).total_seconds() if oldest_due else 0.0)
-        yield from (holds, held, spent, available, unknown, lag)
+        yield from (holds, held, spent, available, unknown, exhausted, lag)
 
 
 def _require_scraper() -> None:

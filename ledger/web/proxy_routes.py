@@ -73,6 +73,20 @@ def upload_urls() -> Response:
     return _respond(_proxy().upload_urls(caller, request.get_data(cache=False)))
 
 
+@blueprint.post("/face-detection")
+def face_detection() -> Response:
+    caller = _caller()
+    g.endpoint = "face-detection"
+    return _respond(_proxy().face_detection(caller, request.get_data(cache=False)))
+
+
+@blueprint.get("/face-detection/<detection_id>")
+def face_detection_result(detection_id: str) -> Response:
+    caller = _caller()
+    g.endpoint = "face-detection"
+    return _respond(_proxy().face_detection_result(caller, detection_id))
+
+
 @blueprint.get("/account")
 def account() -> Response:
     caller = _caller()

@@ -365,9 +365,9 @@ def test_a_huge_body_gets_413(ledger: Ledger) -> None:
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/v1/face-detection"),
         ("POST", "/v1/not-a-tool"),
-        ("GET", "/v1/face-detection/abc"),
+        ("DELETE", "/v1/face-detection/abc"),
+        ("POST", "/v1/face-detection/abc"),
         ("PUT", "/v1/image-to-video"),
         ("GET", "/v1/files/upload-urls"),
     ],
