@@ -71,7 +71,7 @@ def current_balance(session: Session, team: Team, now: datetime) -> Balance:
 def sync_budget(session: Session, team_id: int, *, now: datetime | None = None) -> Balance:
     """Make the current period's budget equal the team's budget, posting the difference."""
     now = now or utcnow()
-    # Lock order (module docstring): team, then balance; neither's key changes.
+    # Lock order (ledger.accounting's docstring): team, then balance; neither's key changes.
     team = session.get(Team, team_id, with_for_update=NO_KEY_UPDATE, populate_existing=True)
     if team is None:
         raise NotFound(f"no team with id {team_id}")

@@ -41,7 +41,7 @@ def _locked_open_job(session: Session, job_id: str) -> Job:
 
 
 def lock_job(session: Session, job_id: str) -> Job:
-    """The job, locked after its balance (the lock order of the module docstring)."""
+    """The job, locked after its balance (the lock order of :mod:`ledger.accounting`)."""
     balance_id = session.scalar(select(Job.balance_id).where(Job.id == job_id))
     if balance_id is None:
         raise NotFound(f"no job {job_id!r}")

@@ -8,8 +8,9 @@ on PostgreSQL one statement whose CTEs do the same (:func:`_hold_in_one_statemen
 balance row's lock is held for one statement's time instead of several network round trips.
 
 The lock a hold takes is the balance row's (step 2 of the lock order in
-:mod:`ledger.accounting`), by the conditional ``UPDATE`` of :data:`_TAKE_HOLD` (or its CTE); the
-new job's row is inserted after it, and the team row is not locked.
+:mod:`ledger.accounting`), by the conditional ``UPDATE`` of :data:`_TAKE_HOLD` (or its CTE). The
+job's row is new (inserted only if the hold was taken), and the team row gets nothing stronger
+than the ``FOR KEY SHARE`` of the inserts' foreign-key checks.
 """
 
 from __future__ import annotations

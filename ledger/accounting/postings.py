@@ -77,7 +77,8 @@ def _posting(kind: EntryKind, credits: int, reason: str | None = None) -> Postin
 
 
 def _update_balance(session: Session, balance_id: int, postings: list[Posting]) -> None:
-    """Apply the postings to the period's cached balance (taking its row lock on PostgreSQL)."""
+    """Apply the postings to the period's cached balance (taking its row lock on PostgreSQL:
+    step 2 of the lock order in :mod:`ledger.accounting`)."""
     deltas: Counter[str] = Counter()
     for p in postings:
         deltas.update(column_deltas(p.kind, p.from_account, p.to_account, p.credits))
