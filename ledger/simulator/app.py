@@ -4,8 +4,14 @@
 the simulator's own: upload targets, downloads, inspection and control for tests, and
 ``POST /_simulator/projects`` (a project made outside ledger, by another client of the account,
 with its charge and webhooks). Every JSON reply
-carries ``content-type: application/json``; errors are ``{"message": ..., "code": ...}`` (the
-reference's suggested ``message``, plus a stable code).
+carries ``content-type: application/json``; errors are Magic Hour's ``{"message": ...}`` (the
+official description's error schema, with its fixed messages ``Unauthorized``, ``Not Found`` and
+``Payment required``), plus a stable ``code`` of the simulator's own.
+
+Statuses as the official docs give them: 400 for a body of the wrong shape (the message names the
+field), 422 for one the service cannot make (a duration the model does not render), 402 when the
+account's credits do not cover the create, 401 and 404. No input is answered 500: whatever the
+JSON, a create is either refused with a 4xx or made.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ import functools
 import json
 import mimetypes
 import random
+import re
 import socket
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,8 +49,14 @@ from ledger.simulator.store import Job, Store
 from ledger.simulator.webhooks import WebhookSender
 
 PROJECT_KINDS = {"video-projects": "video", "image-projects": "image", "audio-projects": "audio"}
-UPLOAD_EXTENSIONS = {
-    "video": {"mp4", "m4v", "mov", "webm", "gif", "webp"},  # gif/webp: face-swap videos
+# The description lists valid extensions per asset type, and a "gif" group (gif, webp, webm, for
+# face swap videos) that is no type of its enum; its `extension` field lists them all, untied to
+# a type (and the SDK sends a .gif file as type image). So any listed extension goes with any type.
+UPLOAD_TYPES = ("video", "audio", "image")
+UPLOAD_EXTENSION_PATTERN = re.compile(r"[a-z0-9]+")
+UPLOAD_EXTENSIONS_BY_TYPE = {
+    "video": {"mp4", "m4v", "mov", "webm"},
+    "gif": {"gif", "webp", "webm"},
     "audio": {
         "mp3",
         "wav",
@@ -72,6 +86,7 @@ UPLOAD_EXTENSIONS = {
         "bmp",
     },
 }
+UPLOAD_EXTENSIONS = frozenset().union(*UPLOAD_EXTENSIONS_BY_TYPE.values())
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 OUTPUT_BYTES = b"\x00\x00\x00\x18ftypmp42 simulated Magic Hour output\n"
 EXTENSION = "simulator"
@@ -110,6 +125,26 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
     headers = extra.pop("headers", None)
     return json_response({"message": message, "code": code, **extra}, status, headers)
+
+
+def not_found_response() -> Response:
+    """Magic Hour's 404: its description fixes the message to ``Not Found``."""
+    return error_response(404, "not_found", "Not Found")
+
+
+def payment_required_response() -> Response:
+    """Magic Hour's 402 (since 2026-03, 422 before): message ``Payment required`` as in its
+    description; ``insufficient_credits`` is the code its docs give for the case."""
+    return error_response(402, "insufficient_credits", "Payment required")
+
+
+def request_json() -> Any:
+    """The request's JSON document, or None when it has none or it is not JSON. Never raises:
+    ``json`` gives up on deep nesting with RecursionError, which Flask does not catch."""
+    try:
+        return json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):
+        return None
 
 
 def runtime_of(app: Flask) -> Runtime:
@@ -215,7 +250,9 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "invalid_request")
+        if exc.code == 404:
+            return not_found_response()
+        code = {405: "method_not_allowed"}.get(exc.code or 500, "invalid_request")
         return error_response(exc.code or 500, code, exc.description or exc.name)
 
     @app.errorhandler(Exception)
@@ -229,12 +266,13 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
             return None
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
+        # the description fixes the 401 message to "Unauthorized", missing and wrong token alike
         if scheme.lower() != "bearer" or not token.strip():
             store.count("rejected:unauthorized")
-            return error_response(401, "unauthorized", "Missing bearer token.")
+            return error_response(401, "unauthorized", "Unauthorized")
         if options.token is not None and token.strip() != options.token:
             store.count("rejected:unauthorized")
-            return error_response(401, "unauthorized", "Invalid bearer token.")
+            return error_response(401, "unauthorized", "Unauthorized")
         return None
 
     # -- create ----------------------------------------------------------------------------------
@@ -243,14 +281,14 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
     def create(endpoint: str) -> Response:
         tool = catalog.TOOLS.get(endpoint)
         if tool is None:
-            return error_response(404, "not_found", f"No endpoint POST /v1/{endpoint}.")
+            return not_found_response()
         counter = f"POST /v1/{endpoint}"
         drawn = _draw_fault(runtime, "create")
         if drawn is not None and (refusal := _refusal(*drawn)) is not None:
             store.count(counter)
             store.count(f"fault:{drawn[0]}")
             return refusal
-        made = make_project(tool, request.get_json(silent=True), counter, drawn)
+        made = make_project(tool, request_json(), counter, drawn)
         if isinstance(made, Response):
             return made
         response = json_response(create_response(made))
@@ -259,7 +297,10 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
     def make_project(
         tool: catalog.Tool, body: Any, counter: str, drawn: tuple[str, Faults] | None = None
     ) -> Job | Response:
-        """What a create does once past the faults: validate, plan, charge, schedule webhooks."""
+        """What a create does once past the faults: validate, plan, charge, schedule webhooks.
+
+        A create the account's credits do not cover (its create-time charge above what the
+        account has now) is refused 402 and never made; a free one always goes through."""
         if body is None:
             store.count(counter)
             return error_response(400, "invalid_json", "The body must be a JSON object.")
@@ -267,13 +308,18 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
             catalog.validate(tool, body, options.tier)
         except BodyInvalid as exc:
             store.count(counter)
-            return error_response(422, "invalid_request", str(exc), field=exc.path)
+            return error_response(exc.status, "invalid_request", str(exc), field=exc.path)
         quote = costs.quote(tool.kind, tool.endpoint, body, options.tier)
         job = plan_job(tool, body, quote, options, runtime.rng, time.time())
+        if tool.kind == "face":
+            job = replace(job, id=str(uuid.uuid4()))  # the SDK's examples: "uuid-example"
         if drawn is not None:
             job = replace(job, fault=drawn[0])
+        if not store.add_job(job, counter, options.start_credits):
+            store.count("rejected:insufficient_credits")
+            return payment_required_response()
+        if drawn is not None:
             store.count(f"fault:{drawn[0]}")
-        store.add_job(job, counter)
         if runtime.webhooks is not None and tool.kind != "face":
             runtime.webhooks.schedule(job, base_url())
         return job
@@ -285,7 +331,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
         return job if job is not None and job.kind == kind else None
 
     def not_found(kind: str, job_id: str) -> Response:
-        return error_response(404, "not_found", f"No {kind} project {job_id}.")
+        return not_found_response()
 
     def guarded(call: str, counter: str, answer: Any) -> Response:
         """Count the call, then answer it subject to the faults of its scope."""
@@ -302,7 +348,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
     def get_project(collection: str, job_id: str) -> Response:
         kind = "face" if collection == "face-detection" else PROJECT_KINDS.get(collection)
         if kind is None:
-            return error_response(404, "not_found", f"No endpoint GET /v1/{collection}/{{id}}.")
+            return not_found_response()
 
         def answer() -> Response:
             job = find(kind, job_id)
@@ -316,7 +362,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
     def delete_project(collection: str, job_id: str) -> Response:
         kind = PROJECT_KINDS.get(collection)
         if kind is None:
-            return error_response(404, "not_found", f"No endpoint DELETE /v1/{collection}/{{id}}.")
+            return not_found_response()
 
         def answer() -> Response:
             if find(kind, job_id) is None:
@@ -338,22 +384,21 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
     @app.post("/v1/files/upload-urls")
     def upload_urls() -> Response:
         def answer() -> Response:
-            body = request.get_json(silent=True)
+            body = request_json()
+            if body is None:
+                return error_response(400, "invalid_json", "The body must be a JSON object.")
             items = body.get("items") if isinstance(body, dict) else None
             if not isinstance(items, list) or not items:
-                return error_response(422, "invalid_request", "items: must be a non-empty array")
+                return error_response(
+                    400, "invalid_request", "items: must be a non-empty array", field="items"
+                )
             replies = []
             expires = iso(time.time() + 3600)
             for index, item in enumerate(items):
-                kind = item.get("type") if isinstance(item, dict) else None
-                extension = str(item.get("extension", "")).lower() if kind else ""
-                if extension not in UPLOAD_EXTENSIONS.get(kind or "", ()):
-                    return error_response(
-                        422,
-                        "invalid_request",
-                        f"items[{index}]: type must be video, audio or image and the extension "
-                        "one that type allows",
-                    )
+                refusal = _upload_item_refusal(item, f"items[{index}]")
+                if refusal is not None:
+                    return refusal
+                kind, extension = item["type"], item["extension"]
                 file_path = f"api-assets/{new_id('sim')}/{kind}.{extension}"
                 replies.append(
                     {
@@ -420,7 +465,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
     def create_outside() -> Response:
         """A project made by another client of the account (another key, the web app): created
         as ``POST /v1/<endpoint>`` would (no faults), charged, rendered, with its webhooks."""
-        request_body = request.get_json(silent=True)
+        request_body = request_json()
         if not isinstance(request_body, dict):
             return error_response(400, "invalid_json", "The body must be a JSON object.")
         endpoint = request_body.get("endpoint")
@@ -466,7 +511,7 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
     @app.route("/_simulator/faults", methods=["GET", "PUT", "PATCH"])
     def faults() -> Response:
         if request.method != "GET":
-            changes = request.get_json(silent=True)
+            changes = request_json()
             if not isinstance(changes, dict):
                 return error_response(400, "invalid_json", "The body must be a JSON object.")
             base = store.faults() if request.method == "PATCH" else Faults()
@@ -484,6 +529,28 @@ def _register_routes(app: Flask, runtime: Runtime) -> None:
     @app.get("/_simulator/healthz")
     def healthz() -> Response:
         return json_response({"ok": True})
+
+
+def _upload_item_refusal(item: Any, path: str) -> Response | None:
+    """Why one ``upload-urls`` item is refused (400), or None: ``type`` one of the enum, and
+    ``extension`` matching ``^[a-z0-9]+$`` and one the description lists."""
+    if not isinstance(item, dict):
+        return error_response(400, "invalid_request", f"{path}: must be an object", field=path)
+    kind, extension = item.get("type"), item.get("extension")
+    if not isinstance(kind, str) or kind not in UPLOAD_TYPES:
+        message = f"{path}.type: must be one of {', '.join(UPLOAD_TYPES)}"
+        return error_response(400, "invalid_request", message, field=f"{path}.type")
+    if (
+        not isinstance(extension, str)
+        or not UPLOAD_EXTENSION_PATTERN.fullmatch(extension)
+        or extension not in UPLOAD_EXTENSIONS
+    ):
+        message = (
+            f"{path}.extension: must be one of {', '.join(sorted(UPLOAD_EXTENSIONS))}, "
+            "lower case, without the dot"
+        )
+        return error_response(400, "invalid_request", message, field=f"{path}.extension")
+    return None
 
 
 def _account_view(options: SimulatorOptions, charged: int) -> dict[str, Any]:

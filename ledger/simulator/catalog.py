@@ -2,10 +2,15 @@
 
 The schemas follow ``magic-hour-api.md`` §2 (required and optional fields, the enums it lists) and
 the per-model tables of §4.3 and §4.4; for the models ``magic-hour-pricing.md`` §1 lists, its
-durations and resolutions win. What a model offers and what a request gets when it leaves the
-model or resolution open are in ``choices``. Enums too long to copy (art styles, camera effects,
-meme templates, voice names, image-generator tools, target languages) accept any non-empty string.
-Nothing here knows about HTTP; :func:`validate` raises :class:`BodyInvalid`.
+durations and resolutions win. Ranges and lengths (``minimum``, ``maximum``, ``maxLength``,
+``maxItems``, ``multipleOf``) are those of Magic Hour's official API description
+(``magichourhq/docs``, ``api-reference/openapi.json``). What a model offers and what a request gets
+when it leaves the model or resolution open are in ``choices``. Enums too long to copy (art styles,
+camera effects, meme templates, voice names, image-generator tools, target languages) are read
+from the official SDK's request types (``official``).
+
+Nothing here knows about HTTP; :func:`validate` raises :class:`BodyInvalid`: status 400 for a
+body of the wrong shape (the schema), 422 for one the service cannot make (the rules).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ledger.simulator import choices
+from ledger.simulator import choices, official
 from ledger.simulator import schema as s
 from ledger.simulator.choices import clip_seconds
 from ledger.simulator.schema import BodyInvalid
@@ -46,12 +51,23 @@ DEFAULT_OUTPUT = {"video": "output.mp4", "image": "output.png", "audio": "output
 NAME = s.string(non_empty=False)
 ASSET = s.asset_path()
 START = s.number(0)
-END = s.number(0, above=True)
+END = s.number(0.1)  # the description's minimum for every video endpoint it has
+END_ANY = s.number(0, above=True)  # UGC ad, translator, upscaler: not in the description
+GENERATED_END = s.number(1, 60)  # image-to-video and text-to-video
+MAX_SIDE = 4096  # the simulator's choice: "the maximum width depends on your subscription"
 VIDEO_SOURCE = s.enum("file", "youtube")
 RES_3 = s.enum("480p", "720p", "1080p")
 T2V_RES = s.enum("360p", "480p", "720p", "1080p", "4k")
 IMAGE_RES = s.enum("640px", "1k", "2k", "4k", "auto")
 FACE_MAPPING = s.obj({"original_face": s.string(), "new_face": ASSET})
+FACE_MAPPINGS = s.array(FACE_MAPPING, max_items=5)
+
+
+def sdk_enum(type_name: str, key: str) -> s.Spec:
+    """An enum as long as the SDK's ``Literal`` for ``type_name.key`` (see ``official``)."""
+    return s.enum(*official.literal_values(type_name, key))
+
+
 ASPECTS_ALL = frozenset({"16:9", "1:1", "9:16"})
 ASPECTS_WIDE = frozenset({"16:9", "9:16"})
 
@@ -234,10 +250,9 @@ def talking_photo_limits(body: dict[str, Any], tier: str) -> None:
     clip_between(0, 45 if prompted else 300)(body, tier)
 
 
-def face_editor_steps(body: dict[str, Any], tier: str) -> None:
-    for key, value in body["style"].items():
-        if key != "enhance_face" and value is not None and float(value) % 5 != 0:
-            raise BodyInvalid(f"style.{key}", "must be a multiple of 5")
+def animation_size(body: dict[str, Any], tier: str) -> None:
+    for key in ("width", "height"):
+        _fail_if(body[key] > MAX_SIDE, key, f"must be at most {MAX_SIDE} on this plan")
 
 
 ONE_IMAGE = frozenset({1})
@@ -319,7 +334,7 @@ def source_needs_file(body: dict[str, Any], tier: str) -> None:
 
 # -- the catalogue -------------------------------------------------------------------------------
 
-SLIDER = s.number(-100, 100)
+SLIDER = s.number(-100, 100, multiple_of=5)
 FACE_SLIDERS = (
     "eye_gaze_horizontal",
     "eye_gaze_vertical",
@@ -348,22 +363,22 @@ _TOOLS = [
             {
                 "assets": s.obj({"audio_source": s.enum("file", "none", "youtube")}),
                 "end_seconds": END,
-                "fps": s.number(0, above=True),
-                "width": s.integer(1),
-                "height": s.integer(1),
+                "fps": s.number(1),
+                "width": s.integer(64),
+                "height": s.integer(64),
                 "style": s.obj(
                     {
-                        "art_style": s.string(),
-                        "camera_effect": s.string(),
+                        "art_style": sdk_enum("V1AnimationCreateBodyStyle", "art_style"),
+                        "camera_effect": sdk_enum("V1AnimationCreateBodyStyle", "camera_effect"),
                         "prompt_type": s.enum("ai_choose", "custom", "use_lyrics"),
-                        "transition_speed": s.integer(),
+                        "transition_speed": s.integer(1, 10),
                     },
                     {"prompt": s.string(non_empty=False), "art_style_custom": s.string()},
                 ),
             },
             {"name": NAME},
         ),
-        (no_start_seconds, source_needs_file),
+        (no_start_seconds, source_needs_file, animation_size),
     ),
     Tool(
         "audio-to-video",
@@ -421,8 +436,8 @@ _TOOLS = [
                         "points": s.array(
                             s.obj(
                                 {
-                                    "position_x": s.integer(),
-                                    "position_y": s.integer(),
+                                    "position_x": s.integer(0),
+                                    "position_y": s.integer(0),
                                     "time_seconds": s.number(0),
                                 }
                             )
@@ -447,7 +462,7 @@ _TOOLS = [
                         "youtube_url": s.string(),
                         "image_file_path": ASSET,
                         "face_swap_mode": s.enum("all-faces", "individual-faces"),
-                        "face_mappings": s.array(FACE_MAPPING),
+                        "face_mappings": FACE_MAPPINGS,
                     },
                 ),
                 "start_seconds": START,
@@ -465,7 +480,7 @@ _TOOLS = [
         s.obj(
             {
                 "assets": s.obj({"image_file_path": ASSET}, {"end_image_file_path": ASSET}),
-                "end_seconds": END,
+                "end_seconds": GENERATED_END,
             },
             {
                 "model": VIDEO_MODEL,
@@ -499,7 +514,7 @@ _TOOLS = [
                 "end_seconds": END,
             },
             {
-                "max_fps_limit": s.number(0, above=True),
+                "max_fps_limit": s.number(1),
                 "style": s.obj({}, {"generation_mode": s.enum("lite", "standard", "pro")}),
                 "name": NAME,
             }
@@ -513,8 +528,10 @@ _TOOLS = [
         "TEXT_TO_VIDEO",
         s.obj(
             {
-                "end_seconds": END,
-                "style": s.obj({"prompt": s.string()}, {"quality_mode": s.enum("quick", "studio")}),
+                "end_seconds": GENERATED_END,
+                "style": s.obj(
+                    {"prompt": s.string(2000)}, {"quality_mode": s.enum("quick", "studio")}
+                ),
             },
             {
                 "model": VIDEO_MODEL,
@@ -543,7 +560,7 @@ _TOOLS = [
                 "start_seconds": START,
                 "end_seconds": END,
                 "style": s.obj(
-                    {"art_style": s.string()},
+                    {"art_style": sdk_enum("V1VideoToVideoCreateBodyStyle", "art_style")},
                     {
                         "model": s.enum(
                             "Dreamshaper",
@@ -598,7 +615,11 @@ _TOOLS = [
         "video",
         "UGC_AD",
         s.obj(
-            {"assets": s.obj({"image_file_path": ASSET}), "end_seconds": END, "script": s.string()},
+            {
+                "assets": s.obj({"image_file_path": ASSET}),
+                "end_seconds": END_ANY,
+                "script": s.string(),
+            },
             {"model": s.enum("kling-3.0", "ltx-2.5", "veo3.1"), "resolution": RES_3},
         ),
         (no_start_seconds, ugc_ad_limits),
@@ -629,8 +650,8 @@ _TOOLS = [
         s.obj(
             {
                 "assets": s.obj({"video_file_path": ASSET}),
-                "end_seconds": END,
-                "target_language": s.string(),
+                "end_seconds": END_ANY,
+                "target_language": sdk_enum("V1AiVideoTranslatorCreateBody", "target_language"),
             },
             {"start_seconds": START, "resolution": RES_3, "name": NAME},
         ),
@@ -643,7 +664,7 @@ _TOOLS = [
         s.obj(
             {
                 "assets": s.obj({"video_file_path": ASSET}),
-                "end_seconds": END,
+                "end_seconds": END_ANY,
                 "resolution": s.enum("720p", "1080p", "2k", "4k"),
             },
             {"start_seconds": START, "name": NAME},
@@ -682,14 +703,13 @@ _TOOLS = [
             },
             {"name": NAME},
         ),
-        (face_editor_steps,),
     ),
     Tool(
         "ai-gif-generator",
         "image",
         "AI_GIF",
         s.obj(
-            {"style": s.obj({"prompt": s.string()})},
+            {"style": s.obj({"prompt": s.string(500)})},
             {"output_format": s.enum("gif", "mp4", "webm"), "name": NAME},
         ),
         output="output.gif",
@@ -710,7 +730,8 @@ _TOOLS = [
         s.obj(
             {
                 "style": s.obj(
-                    {"prompt": s.string()}, {"model": s.enum("Nano Banana", "Seedream", "default")}
+                    {"prompt": s.string(15000)},
+                    {"model": s.enum("Nano Banana", "Seedream", "default")},
                 ),
                 "assets": s.obj(
                     {},
@@ -724,7 +745,7 @@ _TOOLS = [
                 "model": IMAGE_MODEL,
                 "resolution": IMAGE_RES,
                 "aspect_ratio": s.enum("16:9", "1:1", "2:3", "3:2", "4:3", "4:5", "9:16", "auto"),
-                "image_count": s.integer(1),
+                "image_count": s.enum(1, 4, 9, 16),
                 "name": NAME,
             },
         ),
@@ -736,10 +757,13 @@ _TOOLS = [
         "AI_IMAGE",
         s.obj(
             {
-                "image_count": s.integer(1),
+                "image_count": s.integer(1, 16),
                 "style": s.obj(
                     {"prompt": s.string()},
-                    {"tool": s.string(), "quality_mode": s.enum("standard", "pro")},
+                    {
+                        "tool": sdk_enum("V1AiImageGeneratorCreateBodyStyle", "tool"),
+                        "quality_mode": s.enum("standard", "pro"),
+                    },
                 ),
             },
             {
@@ -779,7 +803,11 @@ _TOOLS = [
         s.obj(
             {
                 "style": s.obj(
-                    {"template": s.string(), "topic": s.string()}, {"search_web": s.boolean()}
+                    {
+                        "template": sdk_enum("V1AiMemeGeneratorCreateBodyStyle", "template"),
+                        "topic": s.string(200),
+                    },
+                    {"search_web": s.boolean()},
                 )
             },
             {"name": NAME},
@@ -814,7 +842,7 @@ _TOOLS = [
                     {
                         "source_file_path": ASSET,
                         "face_swap_mode": s.enum("all-faces", "individual-faces"),
-                        "face_mappings": s.array(FACE_MAPPING),
+                        "face_mappings": FACE_MAPPINGS,
                     },
                 )
             },
@@ -878,7 +906,14 @@ _TOOLS = [
         "audio",
         "VOICE_GENERATOR",
         s.obj(
-            {"style": s.obj({"prompt": s.string(1000), "voice_name": s.string()})},
+            {
+                "style": s.obj(
+                    {
+                        "prompt": s.string(1000),
+                        "voice_name": sdk_enum("V1AiVoiceGeneratorCreateBodyStyle", "voice_name"),
+                    }
+                )
+            },
             {"name": NAME},
         ),
     ),
@@ -889,7 +924,7 @@ _TOOLS = [
         "FACE_DETECTION",
         s.obj(
             {"assets": s.obj({"target_file_path": ASSET})},
-            {"confidence_score": s.number(0, 1)},
+            {"confidence_score": s.number(0, 1, multiple_of=0.05)},
         ),
     ),
 ]
@@ -898,8 +933,12 @@ TOOLS: dict[str, Tool] = {tool.endpoint: tool for tool in _TOOLS}
 
 
 def validate(tool: Tool, body: Any, tier: str) -> dict[str, Any]:
-    """Check ``body`` against ``tool``'s schema and constraints; return it, or raise."""
+    """Check ``body`` against ``tool``'s schema (400) and constraints (422); return it, or raise."""
     tool.spec(body, "")
-    for rule in tool.rules:
-        rule(body, tier)
+    try:
+        for rule in tool.rules:
+            rule(body, tier)
+    except BodyInvalid as exc:
+        exc.status = 422
+        raise
     return body

@@ -64,7 +64,7 @@ def _parse_price_changes(
     type=int,
     default=1_000_000,
     show_default=True,
-    help="Account balance at start.",
+    help="Account balance at start; a create it cannot pay for is refused 402.",
 )
 @click.option("--tier", type=click.Choice(ACCOUNT_TIERS), default="creator", show_default=True)
 @click.option(

@@ -231,8 +231,13 @@ class Quote:
         return self.credits
 
 
+UNPAYABLE = 2**63 - 1  # a charge past a double (1e200 fps x 1e200 s): no account can pay it
+
+
 def ceil(credits: float) -> int:
     """Round a charge up; round() first, so that 30 x 0.1 (= 3.0000000000000004) is 3, not 4."""
+    if not math.isfinite(credits):
+        return UNPAYABLE
     return math.ceil(round(credits, 6))
 
 

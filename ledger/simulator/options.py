@@ -17,6 +17,7 @@ from ledger.simulator.choices import MODEL_NAMES
 FAULT_SCOPES = ("create", "get", "all")
 ACCOUNT_TIERS = ("free", "creator", "pro", "business")
 CREATE_CHARGES = ("published", "30fps")
+MAX_START_CREDITS = 2**53  # charges and balances stay exact in a double and fit SQLite
 
 
 class OptionsError(ValueError):
@@ -173,6 +174,8 @@ class SimulatorOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.start_credits, int) or isinstance(self.start_credits, bool):
             raise OptionsError("start_credits must be a whole number")
+        if not 0 <= self.start_credits <= MAX_START_CREDITS:
+            raise OptionsError(f"start_credits must be from 0 to {MAX_START_CREDITS}")
         if self.tier not in ACCOUNT_TIERS:
             raise OptionsError(f"tier must be one of {', '.join(ACCOUNT_TIERS)}")
         if not (math.isfinite(self.time_scale) and self.time_scale > 0):

@@ -20,6 +20,8 @@ from ledger.simulator.store import Job
 
 TERMINAL = frozenset({"complete", "error", "canceled"})
 DOWNLOAD_TTL = timedelta(hours=24)
+MAX_RENDER_SECONDS = 7 * 86400  # simulated: a week-long clip still finishes within a week
+MAX_SIDE = 8192  # a deprecated width or height past this is ignored, as "no effect" ones are
 
 # Output sizes for a resolution label, landscape (16:9 unless the request says otherwise).
 _HEIGHTS = {"360p": 360, "480p": 480, "720p": 720, "1080p": 1080, "2k": 1440, "4k": 2160}
@@ -31,6 +33,7 @@ def new_id(prefix: str = "c") -> str:
 
 
 def iso(timestamp: float) -> str:
+    timestamp = min(max(timestamp, 0.0), 253402300799.0)  # within datetime's years 1970-9999
     return (
         datetime.fromtimestamp(timestamp, UTC)
         .isoformat(timespec="milliseconds")
@@ -42,8 +45,9 @@ def _output_size(body: dict[str, Any], resolution: str = "") -> tuple[int, int]:
     height = _HEIGHTS.get(resolution or body.get("resolution") or "")
     if height is None:
         width, height = body.get("width"), body.get("height")
-        if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
-            return width, height
+        if isinstance(width, int) and isinstance(height, int):
+            if 0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE:
+                return width, height
         return -1, -1  # "-1 means ignore" (reference §3.1)
     long_side = round(height * 16 / 9)
     aspect = body.get("aspect_ratio") or body.get("orientation")
@@ -71,15 +75,13 @@ def plan_job(
     stretch = 1 + rng.uniform(-options.jitter, options.jitter)
     length = quote.image_count if tool.kind == "image" else quote.seconds
     queue = options.queue_seconds * stretch * options.time_scale
-    render = (
-        (options.render_base_seconds + options.render_seconds_per_second * length)
-        * stretch
-        * options.time_scale
-    )
+    simulated = (options.render_base_seconds + options.render_seconds_per_second * length) * stretch
+    render = min(simulated, MAX_RENDER_SECONDS) * options.time_scale
     draw = rng.random()
     if draw < options.job_error_rate:
         outcome = "error"
-    elif draw < options.job_error_rate + options.cancel_rate:
+    elif draw < options.job_error_rate + options.cancel_rate and tool.kind != "face":
+        # face detection has no canceled status (its GET's enum: queued .. complete, error)
         outcome = "canceled"
     else:
         outcome = "complete"

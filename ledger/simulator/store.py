@@ -5,7 +5,10 @@ what one worker creates another must answer for (a GET, a DELETE, the balance). 
 future is decided at create time (its timings, outcome and final cost are columns of its row), so
 each read is one indexed lookup and nothing is ever written in the background. The account balance
 is derived from the jobs (start credits minus what each job has charged by now), never stored, so
-refunds appear by themselves when a job's time comes.
+refunds appear by themselves when a job's time comes. A create is recorded only if the account
+can pay for it, decided in the transaction that records it (so workers cannot overspend together);
+a running worst case (each job's larger charge, estimate or final) spares that check the sum over
+every job while the account is far from empty.
 
 Durability does not matter here (``synchronous=OFF``); WAL lets readers and the writer overlap.
 """
@@ -145,6 +148,7 @@ class Store:
         with self._write() as conn:
             conn.execute("DELETE FROM jobs")
             conn.execute("DELETE FROM counters")
+            conn.execute("DELETE FROM settings WHERE key = 'committed'")
             conn.execute(
                 "INSERT OR REPLACE INTO settings VALUES ('faults', ?)",
                 (json.dumps(faults.to_json()),),
@@ -152,11 +156,26 @@ class Store:
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    def add_job(self, job: Job, counter: str) -> None:
-        """Record ``job`` and count the request that made it, in one transaction."""
+    def add_job(self, job: Job, counter: str, credits: int) -> bool:
+        """Record ``job`` and count the request that made it, in one transaction, if an account
+        of ``credits`` start credits can pay its create-time charge now; else count the request
+        and return False (a free job always fits, even on an overdrawn account)."""
         with self._write() as conn:
-            conn.execute(f"INSERT INTO jobs ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", _row(job))
             _bump(conn, counter, 1)
+            row = conn.execute("SELECT value FROM settings WHERE key = 'committed'").fetchone()
+            committed = int(row[0]) if row else 0
+            if job.estimate > 0 and committed + job.estimate > credits:
+                charged = conn.execute(
+                    f"SELECT COALESCE(SUM({_CHARGED_NOW}), 0) FROM jobs", {"now": job.created_at}
+                ).fetchone()[0]
+                if job.estimate > credits - int(charged):
+                    return False
+            conn.execute(f"INSERT INTO jobs ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", _row(job))
+            conn.execute(
+                "INSERT OR REPLACE INTO settings VALUES ('committed', ?)",
+                (str(committed + max(job.estimate, job.settled)),),
+            )
+        return True
 
     def job(self, job_id: str) -> Job | None:
         row = (

@@ -21,25 +21,21 @@ def http(simulator: SimulatorHandle) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "field"),
+    ("path", "body", "field", "status"),
     [
-        ("/v1/image-to-video", {"end_seconds": 5.0}, "assets"),
-        ("/v1/image-to-video", {**I2V, "end_seconds": 0}, "end_seconds"),
-        ("/v1/image-to-video", {**I2V, "end_seconds": "5"}, "end_seconds"),
-        ("/v1/image-to-video", {**I2V, "model": "kling-9"}, "model"),
-        ("/v1/image-to-video", {**I2V, "model": "kling-3.0", "end_seconds": 20.0}, "end_seconds"),
-        ("/v1/image-to-video", {**I2V, "model": "veo3.1", "end_seconds": 5.0}, "end_seconds"),
-        ("/v1/image-to-video", {**I2V, "model": "ltx-2.5", "resolution": "4k"}, "resolution"),
-        ("/v1/image-to-video", {**I2V, "model": "ltx-2.5", "end_seconds": 2.5}, "end_seconds"),
+        ("/v1/image-to-video", {"end_seconds": 5.0}, "assets", 400),
+        ("/v1/image-to-video", {**I2V, "end_seconds": 0}, "end_seconds", 400),
+        ("/v1/image-to-video", {**I2V, "end_seconds": "5"}, "end_seconds", 400),
+        ("/v1/image-to-video", {**I2V, "model": "kling-9"}, "model", 400),
         (
             "/v1/image-to-video",
-            {
-                "assets": {"image_file_path": "a.png", "end_image_file_path": "api-assets/b.png"},
-                "end_seconds": 5.0,
-                "model": "wan-2.2",
-            },
-            "assets.image_file_path",
+            {**I2V, "model": "kling-3.0", "end_seconds": 20.0},
+            "end_seconds",
+            422,
         ),
+        ("/v1/image-to-video", {**I2V, "model": "veo3.1", "end_seconds": 5.0}, "end_seconds", 422),
+        ("/v1/image-to-video", {**I2V, "model": "ltx-2.5", "resolution": "4k"}, "resolution", 422),
+        ("/v1/image-to-video", {**I2V, "model": "ltx-2.5", "end_seconds": 2.5}, "end_seconds", 422),
         (
             "/v1/image-to-video",
             {
@@ -51,12 +47,14 @@ def http(simulator: SimulatorHandle) -> Any:
                 "model": "wan-2.2",
             },
             "assets.end_image_file_path",
+            422,
         ),
-        ("/v1/text-to-video", {"end_seconds": 5.0, "style": {}}, "style.prompt"),
+        ("/v1/text-to-video", {"end_seconds": 5.0, "style": {}}, "style.prompt", 400),
         (
             "/v1/text-to-video",
             {"end_seconds": 5.0, "style": {"prompt": "x"}, "aspect_ratio": "4:3"},
             "aspect_ratio",
+            400,
         ),
         (
             "/v1/face-swap",
@@ -66,6 +64,7 @@ def http(simulator: SimulatorHandle) -> Any:
                 "end_seconds": 4.0,
             },
             "end_seconds",
+            422,
         ),
         (
             "/v1/lip-sync",
@@ -75,6 +74,7 @@ def http(simulator: SimulatorHandle) -> Any:
                 "end_seconds": 4.0,
             },
             "assets.video_file_path",
+            422,
         ),
         (
             "/v1/ai-video-translator",
@@ -84,23 +84,32 @@ def http(simulator: SimulatorHandle) -> Any:
                 "target_language": "Spanish",
             },
             "end_seconds",
+            422,
         ),
-        ("/v1/ai-image-generator", {"image_count": 0, "style": {"prompt": "x"}}, "image_count"),
+        (
+            "/v1/ai-image-generator",
+            {"image_count": 0, "style": {"prompt": "x"}},
+            "image_count",
+            400,
+        ),
         (
             "/v1/ai-image-generator",
             {"image_count": 2, "style": {"prompt": "x"}, "model": "flux-2-klein"},
             "image_count",
+            422,
         ),
         (
             "/v1/ai-image-upscaler",
             {"assets": {"image_file_path": "api-assets/a.png"}, "scale_factor": 3},
             "scale_factor",
+            422,
         ),
-        ("/v1/ai-music-generator", {"duration": 5, "style": {"prompt": "x"}}, "duration"),
+        ("/v1/ai-music-generator", {"duration": 5, "style": {"prompt": "x"}}, "duration", 400),
         (
             "/v1/ai-voice-generator",
             {"style": {"prompt": "x" * 1001, "voice_name": "Elon Musk"}},
             "style.prompt",
+            400,
         ),
         (
             "/v1/ai-ugc-ad",
@@ -111,12 +120,16 @@ def http(simulator: SimulatorHandle) -> Any:
                 "model": "kling-3.0",
             },
             "end_seconds",
+            422,
         ),
     ],
 )
-def test_bad_bodies_are_refused_with_json_4xx(http: Any, path: str, body: dict, field: str):
+def test_bad_bodies_are_refused_with_json_4xx(
+    http: Any, path: str, body: dict, field: str, status: int
+):
+    """The shape (types, enums, the description's ranges) is 400; what a model cannot make, 422."""
     response = http.post(path, json=body)
-    assert response.status_code == 422
+    assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     assert response.json()["code"] == "invalid_request"
     assert response.json()["field"] == field
@@ -223,10 +236,48 @@ def test_upload_urls_accept_a_put_and_refuse_bad_extensions(http: Any):
     assert [item["file_path"].rsplit(".", 1)[1] for item in items] == ["png", "mp4"]
     assert all(item["file_path"].startswith("api-assets/") for item in items)
     assert httpx.put(items[0]["upload_url"], content=b"bytes").status_code == 200
-    bad = http.post(
-        "/v1/files/upload-urls", json={"items": [{"extension": "exe", "type": "image"}]}
+    for item in (
+        {"extension": "exe", "type": "image"},
+        {"extension": "PNG", "type": "image"},  # the description's pattern: ^[a-z0-9]+$
+        {"extension": ".png", "type": "image"},
+        {"extension": "png", "type": "gif"},
+        {"extension": "png"},
+        [],
+    ):
+        bad = http.post("/v1/files/upload-urls", json={"items": [item]})
+        assert bad.status_code == 400, item
+        assert bad.json()["message"].startswith("items[0]")
+
+
+def test_upload_extensions_are_not_tied_to_a_type(http: Any):
+    """The description lists every extension for the `extension` field, and a "gif" group that
+    is no type of its enum; the SDK sends a .gif (face swap video) as type image."""
+    items = [
+        {"extension": "gif", "type": "image"},
+        {"extension": "webp", "type": "video"},
+        {"extension": "mp4", "type": "image"},
+        {"extension": "webm", "type": "audio"},
+    ]
+    reply = http.post("/v1/files/upload-urls", json={"items": items})
+    assert reply.status_code == 200, reply.text
+    paths = [item["file_path"] for item in reply.json()["items"]]
+    assert [path.rsplit(".", 1)[1] for path in paths] == ["gif", "webp", "mp4", "webm"]
+
+
+@pytest.mark.parametrize(
+    "path", ["image/id/1234.png", "video/id/1234.mp4", "api-assets/id/1234.png", "https://x/a.png"]
+)
+def test_the_descriptions_own_example_paths_are_accepted(http: Any, path: str):
+    """Its examples have no api-assets/ prefix (`file_path` of upload-urls: video/id/1234.mp4)."""
+    created = http.post(
+        "/v1/face-swap",
+        json={
+            "assets": {"video_source": "file", "video_file_path": path, "image_file_path": path},
+            "start_seconds": 0,
+            "end_seconds": 2,
+        },
     )
-    assert bad.status_code == 422
+    assert created.status_code == 200, created.text
 
 
 def test_downloads_only_for_complete_projects(http: Any, simulator: SimulatorHandle):

@@ -20,6 +20,7 @@ from ledger.simulator.testing import SimulatorHandle, running_simulator
 AUTH = {"Authorization": "Bearer test-token"}
 IMG = {"image_file_path": "api-assets/id/a.png"}
 VID = {"video_file_path": "api-assets/id/v.mp4"}
+VOICE = "Morgan Freeman"
 AUD = {"audio_file_path": "api-assets/id/a.mp3"}
 
 
@@ -139,7 +140,7 @@ PRICES = [
     ("creator", "image-to-video", i2v(2, model="wan-3.0", resolution="1080p"), 180),
     ("creator", "text-to-video", t2v(3, model="gemini-omni-1.1", resolution="4k"), 720),
     ("creator", "image-to-video", i2v(4, model="seedance-2.0-fast", resolution="720p"), 576),
-    ("creator", "image-to-video", i2v(0.1, model="ltx-2", resolution="720p"), 5),  # 4.8
+    ("creator", "image-to-video", i2v(1.1, model="ltx-2", resolution="720p"), 53),  # 52.8
     ("creator", "image-to-video", i2v(5, model="kling-1.6", resolution="1080p"), 360),
     ("creator", "image-to-video", i2v(5, model="kling-2.5-audio", resolution="720p"), 180),
     ("creator", "image-to-video", i2v(2.5, model="seedance", resolution="480p"), 75),
@@ -278,9 +279,9 @@ PRICES = [
             "style": {"prompt": "x"},
             "model": "qwen-edit",
             "resolution": "2k",
-            "image_count": 2,
+            "image_count": 4,  # the description's editor counts: 1, 4, 9, 16
         },
-        46,  # 10 x 2.25 = 22.5 -> 23 per image
+        92,  # 10 x 2.25 = 22.5 -> 23 per image
     ),
     (
         "creator",
@@ -295,8 +296,8 @@ PRICES = [
     ),
     # audio
     ("creator", "ai-music-generator", {"duration": 120, "style": {"prompt": "x"}}, 120),
-    ("creator", "ai-voice-generator", {"style": {"prompt": "x" * 11, "voice_name": "Morgan"}}, 2),
-    ("creator", "ai-voice-generator", {"style": {"prompt": "x" * 10, "voice_name": "Morgan"}}, 1),
+    ("creator", "ai-voice-generator", {"style": {"prompt": "x" * 11, "voice_name": VOICE}}, 2),
+    ("creator", "ai-voice-generator", {"style": {"prompt": "x" * 10, "voice_name": VOICE}}, 1),
     ("creator", "ai-voice-cloner", {"assets": AUD, "style": {"prompt": "é" * 1000}}, 100),
     ("creator", "face-detection", {"assets": {"target_file_path": "https://x/f.png"}}, 0),
 ]

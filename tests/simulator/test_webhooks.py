@@ -369,7 +369,7 @@ def test_projects_made_outside_are_validated_like_a_create(make_simulator: Any):
             json={"endpoint": "image-to-video", "body": {**I2V, "resolution": "8k"}},
         )
         created_bad = http.post("/v1/image-to-video", json={**I2V, "resolution": "8k"})
-        assert bad_resolution.status_code == created_bad.status_code == 422
+        assert bad_resolution.status_code == created_bad.status_code == 400
         assert bad_resolution.json() == created_bad.json()
         unknown = http.post("/_simulator/projects", json={"endpoint": "no-such", "body": {}})
         assert unknown.status_code == 422 and unknown.json()["field"] == "endpoint"
