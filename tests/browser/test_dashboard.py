@@ -203,3 +203,26 @@ def test_the_date_range_and_the_team_re_query_the_report_and_the_csv_is_the_repo
     screenshot = tmp_path / "dashboard-long-range.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
+
+
+def test_the_forecast_says_why_it_is_zero_beside_today_s_spend(
+    page: Page, service: Service
+) -> None:
+    """A team whose only spend is today's (marketing) has a burn rate of 0: the rate is over the
+    7 days before today, and the card says so rather than contradict its own "spent"."""
+    sign_in(page, service)
+    marketing = service.get("/api/teams/marketing/balance")
+    assert marketing["burn_rate_per_day"] == 0 and marketing["held"] + marketing["spent"] > 0
+    card = page.locator('[data-team="marketing"]')
+    burn = card.locator('[data-field="burn-rate"]')
+    expect(burn).to_have_text(
+        "0 per day (the 7 days before today; today's spend counts from tomorrow)"
+    )
+    expect(card.locator('[data-field="run-out"]')).to_have_text(
+        "— (no spend in the 7 days before today)"
+    )
+    design = page.locator('[data-team="design"] [data-field="burn-rate"]')
+    expect(design).to_contain_text("per day (the 7 days before today)")
+    # the whole sentence is on screen, not cut off with an ellipsis
+    for shown in (burn, design):
+        assert shown.evaluate("node => node.scrollWidth <= node.clientWidth")

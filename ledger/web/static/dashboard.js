@@ -424,13 +424,17 @@
   function runOutText(balance) {
     if (!("projected_run_out" in balance)) return "not forecast by this server";
     if (balance.projected_run_out) return balance.projected_run_out;
-    if (!balance.burn_rate_per_day) return "— (no spend in the last 7 days)";
+    if (!balance.burn_rate_per_day) return "— (no spend in the 7 days before today)";
     return "— (not before the period ends)";
   }
 
+  // The server's rate is over the 7 whole days before today (steady through the day): say so,
+  // or "0 per day" beside today's spend reads as a mistake.
   function burnText(balance) {
     if (typeof balance.burn_rate_per_day !== "number") return "—";
-    return decimal.format(balance.burn_rate_per_day) + " per day";
+    const rate = decimal.format(balance.burn_rate_per_day) + " per day";
+    if (balance.burn_rate_per_day) return rate + " (the 7 days before today)";
+    return rate + " (the 7 days before today; today's spend counts from tomorrow)";
   }
 
   function budgetBar(balance) {
