@@ -335,6 +335,21 @@ def source_needs_file(body: dict[str, Any], tier: str) -> None:
 # -- the catalogue -------------------------------------------------------------------------------
 
 SLIDER = s.number(-100, 100, multiple_of=5)
+_TEXT = s.string(non_empty=False)
+SUBTITLE_CONFIG = s.obj(
+    {},
+    {
+        "font": _TEXT,
+        "font_size": s.number(),
+        "font_style": _TEXT,
+        "highlighted_text_color": _TEXT,
+        "horizontal_position": _TEXT,
+        "stroke_color": _TEXT,
+        "stroke_width": s.number(),
+        "text_color": _TEXT,
+        "vertical_position": _TEXT,
+    },
+)
 FACE_SLIDERS = (
     "eye_gaze_horizontal",
     "eye_gaze_vertical",
@@ -361,7 +376,14 @@ _TOOLS = [
         "ANIMATION",
         s.obj(
             {
-                "assets": s.obj({"audio_source": s.enum("file", "none", "youtube")}),
+                "assets": s.obj(
+                    {"audio_source": s.enum("file", "none", "youtube")},
+                    {
+                        "audio_file_path": ASSET,
+                        "image_file_path": ASSET,
+                        "youtube_url": s.string(),
+                    },
+                ),
                 "end_seconds": END,
                 "fps": s.number(1),
                 "width": s.integer(64),
@@ -389,7 +411,12 @@ _TOOLS = [
                 "assets": s.obj({"audio_file_path": ASSET}, {"image_file_path": ASSET}),
                 "end_seconds": END,
             },
-            {"start_seconds": START, "resolution": RES_3, "style": s.obj(), "name": NAME},
+            {
+                "start_seconds": START,
+                "resolution": RES_3,
+                "style": s.obj({}, {"prompt": s.string(non_empty=False)}),
+                "name": NAME,
+            },
         ),
         (end_after_start,),
     ),
@@ -406,7 +433,7 @@ _TOOLS = [
                     {},
                     {
                         "template": s.enum("cinematic", "highlight", "karaoke", "minimalist"),
-                        "custom_config": s.obj(),
+                        "custom_config": SUBTITLE_CONFIG,
                     },
                     one_of=("template", "custom_config"),
                 ),
