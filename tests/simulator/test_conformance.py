@@ -285,8 +285,8 @@ OUT_OF_RANGE = [
     (
         "face-swap",
         _full("face-swap", assets__face_mappings=[{"original_face": "a", "new_face": "b"}] * 6),
-    ),  # noqa: E501
-    ("ai-image-editor", _full("ai-image-editor", assets__image_file_paths=["image/id/1.png"] * 11)),  # noqa: E501
+    ),
+    ("ai-image-editor", _full("ai-image-editor", assets__image_file_paths=["image/id/1.png"] * 11)),
     ("ai-music-generator", _full("ai-music-generator", duration=301)),  # 15 to 300 (API §2.4)
 ]
 
