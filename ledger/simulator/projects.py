@@ -41,16 +41,16 @@ def iso(timestamp: float) -> str:
     )
 
 
-def _side(value: Any) -> bool:
-    return isinstance(value, int) and 0 < value <= MAX_SIDE
+def _side(value: int) -> bool:
+    return 0 < value <= MAX_SIDE
 
 
 def _output_size(body: dict[str, Any], resolution: str = "") -> tuple[int, int]:
     height = _HEIGHTS.get(resolution or body.get("resolution") or "")
     if height is None:
         width, height = body.get("width"), body.get("height")
-        if _side(width) and _side(height):
-            return int(width), int(height)
+        if isinstance(width, int) and isinstance(height, int) and _side(width) and _side(height):
+            return width, height
         return -1, -1  # "-1 means ignore" (reference §3.1)
     long_side = round(height * 16 / 9)
     aspect = body.get("aspect_ratio") or body.get("orientation")
