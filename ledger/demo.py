@@ -164,6 +164,12 @@ def _run(tour: Tour, state_dir: Path, port: int, simulator_port: int, exit_after
         if tour.failures:
             _show_logs(tour, state_dir)
             return 1
+        # First, before the minute the tour takes: where to watch it happen.
+        tour.say(f"\n  dashboard:   {ledger_url}/  (it fills in as the tour runs)")
+        tour.say(f"  admin token: {admin_token}  (sign in with it)")
+        if exit_after:
+            tour.say("  (--exit: the demo stops when the tour ends)")
+        tour.say()
 
         keys: dict[str, str] = {}
         with tour.step("teams created through the API") as notes:
