@@ -33,7 +33,7 @@ from urllib.parse import quote
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ledger import accounting, face_detection, teams
+from ledger import accounting, face_detection, project_owner, teams
 from ledger.db import Database
 from ledger.errors import (
     Conflict,
@@ -371,23 +371,29 @@ class Proxy:
 
     # -- projects, uploads, account -----------------------------------------------------------
 
-    def project(self, caller: Caller, method: str, kind: str, project_id: str) -> Reply:
-        """GET or DELETE a project the caller's team created; anything else is an unknown id.
-
-        A terminal status seen here settles the job at once.
-        """
-        with self.database.read() as session:
-            job = session.scalar(
-                select(Job).where(
-                    Job.upstream_id == project_id, Job.team_id == caller.team_id, Job.kind == kind
-                )
-            )
-        if job is None:
+    def project_of(
+        self, authorization: str | None, kind: str, project_id: str
+    ) -> project_owner.OwnedProject:
+        """The caller's key and its team's job for a project: :class:`Unauthorized` for a key
+        that is not live, :class:`NotFound` for a project that is not that team's. One read
+        (:mod:`ledger.project_owner`): polls are most of the traffic."""
+        owned = project_owner.find(self.database, _bearer(authorization), kind, project_id)
+        if owned is None:
+            self.authenticate(authorization)  # a stranger hears 401; a team, that it is not its
             raise NotFound("no such project")
+        return owned
+
+    def project(
+        self, owned: project_owner.OwnedProject, method: str, kind: str, project_id: str
+    ) -> Reply:
+        """GET or DELETE a project the caller's team created (see :meth:`project_of`).
+
+        A terminal status seen here settles the job at once, if its hold is still open.
+        """
         reply = self._call(method, f"/v1/{kind}-projects/{quote(project_id, safe='')}")
-        if method == "GET" and reply.ok:
-            self.settle_from_project(job.id, reply.json())
-        return Reply(reply.status, reply.body, reply.headers, "forwarded", job.id)
+        if method == "GET" and reply.ok and owned.open:
+            self.settle_from_project(owned.job_id, reply.json())
+        return Reply(reply.status, reply.body, reply.headers, job_id=owned.job_id)
 
     def settle_from_project(self, job_id: str, project: Any) -> bool:
         """Settle the job if the project is terminal; True if this call ended the hold."""

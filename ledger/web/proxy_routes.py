@@ -58,12 +58,14 @@ def create(endpoint: str) -> Response:
 
 @blueprint.route("/<kind_projects>/<project_id>", methods=["GET", "DELETE"])
 def project(kind_projects: str, project_id: str) -> Response:
-    caller = _caller()
     kind = kind_projects.removesuffix("-projects")
     if not kind_projects.endswith("-projects") or kind not in PROJECT_KINDS:
+        _caller()  # a stranger hears 401 first
         raise NotProxied(f"/v1/{kind_projects}/... is not forwarded by ledger")
     g.endpoint = kind_projects
-    return _respond(_proxy().project(caller, request.method, kind, project_id))
+    owned = _proxy().project_of(request.headers.get("Authorization"), kind, project_id)
+    g.caller = owned.caller
+    return _respond(_proxy().project(owned, request.method, kind, project_id))
 
 
 @blueprint.post("/files/upload-urls")

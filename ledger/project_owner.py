@@ -1,0 +1,63 @@
+"""Whose project is this: the key and the job of a project GET found together, in one read.
+
+Project GETs are most of a team's traffic (the SDK's ``generate()`` polls every 0.5 s for the
+whole render), so the check that only the team that created a project may read it runs as one
+indexed statement on the create path's driver connections (``Database.hot()``, no ORM): the
+live key by its hash joined to the team's job by its upstream id. A revoked key stops matching
+at once, on every instance, because nothing is cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+
+from ledger.db import Database
+from ledger.models import ApiKey, Job, JobStatus, Team
+from ledger.teams import KeyIdentity, hash_of_presented
+
+_OPEN = frozenset(
+    status.value for status in (JobStatus.RESERVED, JobStatus.SUBMITTED, JobStatus.UNKNOWN)
+)
+
+_KEY_AND_JOB = (  # built once; the jobs row by its unique upstream id, the key by its hash
+    select(
+        ApiKey.id,
+        ApiKey.max_credits_per_request,
+        Team.id,
+        Team.slug,
+        Job.id,
+        Job.status,
+    )
+    .join(Team, Team.id == ApiKey.team_id)
+    .join(Job, Job.team_id == ApiKey.team_id)
+    .where(
+        ApiKey.key_hash == bindparam("key_hash"),
+        ApiKey.revoked_at.is_(None),
+        Job.upstream_id == bindparam("upstream_id"),
+        Job.kind == bindparam("kind"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class OwnedProject:
+    caller: KeyIdentity
+    job_id: str
+    open: bool  # the job's hold has not ended: a terminal status seen now settles it
+
+
+def find(database: Database, secret: str, kind: str, upstream_id: str) -> OwnedProject | None:
+    """The caller's key and its team's job for project ``upstream_id``; None if the key is not
+    live or the project is not that team's (the caller then tells the two apart)."""
+    key_hash = hash_of_presented(secret)
+    if key_hash is None:
+        return None
+    params = {"key_hash": key_hash, "upstream_id": upstream_id, "kind": kind}
+    with database.hot() as hot:
+        row = hot.first(_KEY_AND_JOB, params)
+    if row is None:
+        return None
+    key_id, max_credits, team_id, slug, job_id, status = row
+    return OwnedProject(KeyIdentity(key_id, max_credits, team_id, slug), job_id, status in _OPEN)
