@@ -61,7 +61,7 @@ def budgets_for(creates: int) -> dict[str, int]:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_killed_servers_and_workers_lose_nothing(
-    backend: str, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: str, database_url: str, tmp_path: Path
 ) -> None:
     plan = PLANS[backend]
     seed = random.randrange(1_000_000)
@@ -92,7 +92,6 @@ def test_killed_servers_and_workers_lose_nothing(
         }
         outcomes = load.counts()
         show(
-            capsys,
             f"crashes under load on {backend} (seed {seed})",
             {
                 "load": {
@@ -114,7 +113,7 @@ def test_killed_servers_and_workers_lose_nothing(
         try:
             reckon(database_url, deployed.simulator, load, budgets, catch_up=True, result=reckoning)
         finally:
-            show(capsys, f"crashes under load on {backend}: the books", vars(reckoning))
+            show(f"crashes under load on {backend}: the books", vars(reckoning))
     database.dispose()
 
     assert kills == {"ledger serve": plan.server_kills, "ledger worker": plan.worker_kills}

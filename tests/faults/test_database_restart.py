@@ -131,7 +131,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
 
 @pytest.mark.timeout(180)
 def test_creates_fail_closed_while_postgresql_is_down_and_recover_by_themselves(
-    cluster: PrivateCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: PrivateCluster, tmp_path: Path
 ) -> None:
     key = make_team(cluster.url, "acme", BUDGET)
     with deployment(cluster.url, tmp_path, instances=1) as deployed:
@@ -177,7 +177,6 @@ def test_creates_fail_closed_while_postgresql_is_down_and_recover_by_themselves(
         while_down = [o for o in load.since(down) if o.ended < restarting]
         answers_down = Counter(f"{o.label} {o.code}" for o in while_down)
         show(
-            capsys,
             "PostgreSQL stopped (pg_ctl stop -m fast) and started again under load",
             {
                 "load": {
@@ -216,4 +215,4 @@ def test_creates_fail_closed_while_postgresql_is_down_and_recover_by_themselves(
         try:
             reckon(cluster.url, simulator, load, {"acme": BUDGET}, catch_up=True, result=reckoning)
         finally:
-            show(capsys, "PostgreSQL restarted under load: the books", vars(reckoning))
+            show("PostgreSQL restarted under load: the books", vars(reckoning))

@@ -31,7 +31,7 @@ BUDGETS = {"tight": CREATES // 2 // 4 * ESTIMATE, "roomy": CREATES // 2 * 3 // 4
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_two_instances_under_load_with_faults_lose_nothing(
-    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database_url: str, tmp_path: Path
 ) -> None:
     keys = [(slug, make_team(database_url, slug, budget)) for slug, budget in BUDGETS.items()]
     with deployment(database_url, tmp_path, instances=2) as deployed:
@@ -42,7 +42,6 @@ def test_two_instances_under_load_with_faults_lose_nothing(
         injected = deployed.injected_faults()
         outcomes = load.counts()
         show(
-            capsys,
             "load with faults: 2 instances of ledger serve on PostgreSQL, 1 ledger worker",
             {
                 "load": {
@@ -65,7 +64,7 @@ def test_two_instances_under_load_with_faults_lose_nothing(
                 database_url, deployed.simulator, load, BUDGETS, catch_up=False, result=reckoning
             )
         finally:
-            show(capsys, "load with faults: the books", vars(reckoning))
+            show("load with faults: the books", vars(reckoning))
 
     assert load.sent == CREATES
     assert outcomes["200"] > CREATES // 4, "most creates were meant to reach upstream"

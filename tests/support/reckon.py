@@ -27,7 +27,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from ledger import accounting, teams
@@ -287,11 +286,11 @@ def run_audit(database_url: str, result: Reckoning) -> None:
     result.checked.append("`ledger audit` exits 0")
 
 
-def show(capsys: pytest.CaptureFixture[str], title: str, sections: dict[str, Any]) -> None:
-    """Print a summary on the terminal even while pytest captures output, so that every run,
-    in CI too, shows what a scenario injected and what it checked."""
-    with capsys.disabled():
-        print(summary(title, sections), flush=True)
+def show(title: str, sections: dict[str, Any]) -> None:
+    """Print a summary of what a scenario injected and what it checked into the test's captured
+    output: pytest shows it when the test fails (and always with ``-s``), so a passing run
+    stays quiet."""
+    print(summary(title, sections), flush=True)
 
 
 def summary(title: str, sections: dict[str, Any]) -> str:
