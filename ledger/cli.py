@@ -50,7 +50,9 @@ class Runtime:
     @property
     def database(self) -> db.Database:
         if self._database is None:
-            self._database = db.Database(self.settings.resolved_database_url)
+            self._database = db.Database(
+                self.settings.resolved_database_url, pool_size=self.settings.database_pool_size
+            )
             db.ensure_schema(self._database)
         return self._database
 
@@ -86,7 +88,12 @@ def cli(ctx: click.Context) -> None:
     "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes."
 )
 @click.option(
-    "--threads", type=click.IntRange(1, 256), default=8, show_default=True, help="Per process."
+    "--threads",
+    type=click.IntRange(1, 512),
+    default=128,
+    show_default=True,
+    help="Per process: each holds one call while Magic Hour answers, or one slow client "
+    "(README: sizing).",
 )
 @click.option(
     "--no-scheduler",
@@ -177,7 +184,9 @@ def db_group() -> None:
 @pass_runtime
 def db_upgrade(runtime: Runtime) -> None:
     """Bring the database to the newest migration."""
-    database = db.Database(runtime.settings.resolved_database_url)
+    database = db.Database(
+        runtime.settings.resolved_database_url, pool_size=runtime.settings.database_pool_size
+    )
     try:
         db.upgrade(database)
         click.echo(f"database at {db.current_revision(database.engine)} (newest)")
@@ -189,7 +198,9 @@ def db_upgrade(runtime: Runtime) -> None:
 @pass_runtime
 def db_current(runtime: Runtime) -> None:
     """Print the database's migration and whether it is the newest."""
-    database = db.Database(runtime.settings.resolved_database_url)
+    database = db.Database(
+        runtime.settings.resolved_database_url, pool_size=runtime.settings.database_pool_size
+    )
     try:
         current, head = db.current_revision(database.engine), db.head_revision()
         state = "newest" if current == head else f"behind; newest is {head}"

@@ -47,6 +47,7 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)  # for the relay's team secrets
     metrics_token: str | None = field(default=None, repr=False)  # may read /metrics
     plan: str = "creator"  # the company's Magic Hour plan: what it runs when a request names none
+    database_pool_size: int = 10  # per engine and process, plus as many again on demand
 
     @property
     def resolved_database_url(self) -> str:
@@ -84,6 +85,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "plan": ("LEDGER_PLAN", "plan"),
     "secret_key": ("LEDGER_SECRET_KEY", "secret_key"),
     "metrics_token": ("LEDGER_METRICS_TOKEN", "metrics_token"),
+    "database_pool_size": ("LEDGER_DATABASE_POOL_SIZE", "database_pool_size"),
 }
 
 
@@ -161,6 +163,14 @@ def _existing_file(raw: Any) -> Path:
 
 
 PLANS = ("free", "creator", "pro", "business")
+MAX_POOL_SIZE = 100
+
+
+def _pool_size(raw: Any) -> int:
+    value = _number(1, MAX_POOL_SIZE, strict=False)(raw)
+    if value != int(value):
+        raise ValueError(f"must be a whole number, got {raw!r}")
+    return int(value)
 
 
 def _plan(raw: Any) -> str:
@@ -187,6 +197,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "plan": _plan,
     "secret_key": _secret,
     "metrics_token": _secret,
+    "database_pool_size": _pool_size,
 }
 
 

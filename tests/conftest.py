@@ -3,6 +3,10 @@
 PostgreSQL comes from ``LEDGER_TEST_POSTGRES_URL`` (default: the local server with trust auth).
 Outside CI an unreachable server skips those tests with a reason; with ``CI`` set it fails them,
 so a CI run can never pass without having tested PostgreSQL.
+
+The suite opens at most ``POSTGRES_CONNECTIONS`` connections to that server at once (README,
+Development): every ledger process it starts keeps pools of ``LEDGER_DATABASE_POOL_SIZE``,
+set small here. When fewer are free at the start, the run stops at once with one line.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ POSTGRES_URL = os.environ.get(
     "LEDGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_CONNECTIONS = 40  # the most this suite has open at once (measured peak, with margin)
+# Small pools in every ledger the tests start, in this process and in its children.
+os.environ.setdefault("LEDGER_DATABASE_POOL_SIZE", "2")
 
 
 def _postgres_unavailable(reason: str) -> None:
@@ -85,6 +92,25 @@ class PostgresServer:
         self.admin.dispose()
 
 
+def _check_free_connections(server: PostgresServer) -> None:
+    """Stop the run with one line if the server cannot give the suite what it needs."""
+    with server.admin.connect() as connection:
+        free = connection.execute(
+            text(
+                "SELECT current_setting('max_connections')::int"
+                " - current_setting('superuser_reserved_connections')::int"
+                " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+            )
+        ).scalar_one()
+    if free + 1 < POSTGRES_CONNECTIONS:  # + this check's own connection, which the suite reuses
+        server.admin.dispose()
+        pytest.exit(
+            f"PostgreSQL at {POSTGRES_URL} has {free + 1} free connections; the tests need "
+            f"{POSTGRES_CONNECTIONS} (other clients hold the rest)",
+            returncode=1,
+        )
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer(POSTGRES_URL)
@@ -94,6 +120,7 @@ def postgres() -> Iterator[PostgresServer]:
     except Exception as exc:  # any failure to connect means: no server to test against
         server.admin.dispose()
         _postgres_unavailable(type(exc).__name__)
+    _check_free_connections(server)
     server.create_template()
     yield server
     server.close()

@@ -40,9 +40,13 @@ class Database:
         url: str,
         *,
         sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+        pool_size: int = 10,
         **engine_options: Any,
     ) -> None:
         self.url = make_url(url)
+        # Each of the two engines keeps ``pool_size`` connections and opens as many again when
+        # busy (LEDGER_DATABASE_POOL_SIZE): at most 4 x pool_size per process.
+        engine_options = {"pool_size": pool_size, "max_overflow": pool_size, **engine_options}
         regular = dict(engine_options)
         if self.url.get_backend_name() != "sqlite":
             # Off the create path a round trip per checkout is cheap: a connection that died with
@@ -142,7 +146,7 @@ def is_retryable(error: DBAPIError) -> bool:
 
 def _make_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
     parsed = make_url(url)
-    options.setdefault("pool_size", 10)  # (reopening a SQLite connection costs its PRAGMAs)
+    # (A pool on SQLite too: reopening a SQLite connection costs its PRAGMAs.)
     if parsed.get_backend_name() != "sqlite":
         # The create path's engine has no pre-ping (a round trip on every checkout): there a
         # connection found dead fails its request with 503 and the pool is dropped (Hot).

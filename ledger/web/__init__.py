@@ -61,7 +61,9 @@ def create_app(
     )
 
     settings = settings or load_settings()
-    database = database or Database(settings.resolved_database_url)
+    database = database or Database(
+        settings.resolved_database_url, pool_size=settings.database_pool_size
+    )
     table = pricing or PricingTable.load(settings.pricing, plan=settings.plan)
     prices = Pricer(table, LearnedPrices(database.read))
     upstream = upstream or Upstream(

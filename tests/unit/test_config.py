@@ -50,6 +50,8 @@ def test_postgres_urls_use_psycopg_3() -> None:
         ({"LEDGER_POLL_INTERVAL": "nan"}, "LEDGER_POLL_INTERVAL: must be a finite number > 0"),
         ({"LEDGER_UNKNOWN_HOLD_HOURS": "-1"}, "LEDGER_UNKNOWN_HOLD_HOURS: must be a finite"),
         ({"LEDGER_USD_PER_CREDIT": "free"}, "LEDGER_USD_PER_CREDIT: must be a number"),
+        ({"LEDGER_DATABASE_POOL_SIZE": "0"}, "LEDGER_DATABASE_POOL_SIZE: must be a finite"),
+        ({"LEDGER_DATABASE_POOL_SIZE": "2.5"}, "LEDGER_DATABASE_POOL_SIZE: must be a whole"),
         ({"LEDGER_UPSTREAM_URL": "ftp://x"}, "LEDGER_UPSTREAM_URL: must be an http(s) URL"),
         ({"LEDGER_ALERT_WEBHOOK_URL": "hooks"}, "LEDGER_ALERT_WEBHOOK_URL: must be an http(s)"),
         ({"LEDGER_DATABASE_URL": "mysql://x/y"}, "LEDGER_DATABASE_URL: must be a sqlite:///"),
@@ -97,6 +99,7 @@ def test_secrets_are_never_echoed_in_errors_or_repr() -> None:
         ("LEDGER_UNKNOWN_HOLD_HOURS", "2e7", "8760"),
         ("LEDGER_POLL_RATE", "1e6", "10000"),
         ("LEDGER_USD_PER_CREDIT", "1e300", "1000"),
+        ("LEDGER_DATABASE_POOL_SIZE", "1000", "100"),
     ],
 )
 def test_every_number_has_a_ceiling(variable, too_big, ceiling) -> None:
