@@ -207,4 +207,3 @@ def without(body: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, Any]
         return None
     del node[path[-1]]
     return changed
-
