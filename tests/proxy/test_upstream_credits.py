@@ -122,3 +122,19 @@ def test_other_upstream_refusals_still_pass_through(ledger: Ledger, stack: ExitS
     assert refused.value.status_code == 422
     assert refused.value.body == {"message": "Simulated upstream error.", "code": "simulated_error"}
     assert credit_alerts(ledger) == [] and ledger.balance("acme").available == 1000
+
+
+def test_when_the_simulated_account_runs_out(make_ledger) -> None:  # type: ignore[no-untyped-def]
+    """The simulator's own account, too small for the create: Magic Hour's 402 as it sends it."""
+    ledger = make_ledger(start_credits=100)
+    key = ledger.team("acme", 1000)
+    response = httpx.post(
+        f"{ledger.url}/v1/image-to-video", json=BODY, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert (error["code"], error["upstream_message"]) == (
+        "upstream_credits_exhausted",
+        "Payment required",
+    )
+    assert ledger.balance("acme").available == 1000 and len(credit_alerts(ledger)) == 1
