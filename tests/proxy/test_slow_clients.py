@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 
 import httpx
 import pytest
@@ -45,10 +45,8 @@ class Tricklers:
     def _trickle(self) -> None:
         while not self._stop.wait(0.5):
             for sock in self.sockets:
-                try:
+                with suppress(OSError):
                     sock.send(b"a")
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self._stop.set()
