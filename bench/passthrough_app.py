@@ -1,6 +1,7 @@
 """The floor for this stack: Flask + httpx forwarding creates, no ledger (bench/proxy_bench.py).
 
-``POST /v1/<tool>`` is sent to the upstream with one shared, pooled ``httpx.Client`` and upstream's
+``POST /v1/<tool>`` and ``GET /v1/<collection>/<id>`` are sent to the upstream with one shared,
+pooled ``httpx.Client`` and upstream's
 status, body and content type are returned as they are. Served by gunicorn with the same worker
 class and settings as ``ledger serve``:
 
@@ -56,6 +57,10 @@ def create_app(upstream_url: str) -> Flask:
     @app.post("/v1/<tool>")
     def create(tool: str) -> Response:
         return as_response(forward(client, tool, request.get_data(cache=False)))
+
+    @app.get("/v1/<collection>/<project_id>")
+    def project(collection: str, project_id: str) -> Response:
+        return as_response(client.get(f"/v1/{collection}/{project_id}"))
 
     return app
 
