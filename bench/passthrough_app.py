@@ -1,9 +1,8 @@
-"""The floor for this stack: Flask + httpx forwarding creates, no ledger (bench/proxy_bench.py).
+"""The floor for this stack: Flask + httpx forwarding calls, no ledger (bench/proxy_bench.py).
 
 ``POST /v1/<tool>`` and ``GET /v1/<collection>/<id>`` are sent to the upstream with one shared,
-pooled ``httpx.Client`` and upstream's
-status, body and content type are returned as they are. Served by gunicorn with the same worker
-class and settings as ``ledger serve``:
+pooled ``httpx.Client`` and upstream's status, body and content type are returned as they are.
+Served by gunicorn with the same worker class and settings as ``ledger serve``:
 
     python bench/passthrough_app.py --port P --upstream http://127.0.0.1:S --workers 2 --threads 8
 """
