@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from ledger.accounting import ENTRY_FLOWS, TWO_WAY_KINDS, column_deltas
+from ledger.billing_zone import stored_zone
 from ledger.models import (
     ENDING_KINDS,
     OPEN_STATUSES,
@@ -30,6 +30,7 @@ from ledger.models import (
     Team,
 )
 from ledger.teams import KEY_PREFIX
+from ledger.zones import local_date, zone_name
 
 _HASH_RE = re.compile(r"[0-9a-f]{64}")
 _KEY_IN_TEXT = re.compile(KEY_PREFIX + r"[A-Za-z0-9_-]{32,}")
@@ -241,7 +242,14 @@ _ROLLUP_SUMS = ("jobs", "held", "spent", "released")
 
 def _check_rollups(session: Session, report: AuditReport, slugs: dict[int, str]) -> None:
     """The spend rollups and each job's ``released_credits`` equal what the journal says: per
-    team, creation day, endpoint, model and key, the jobs, what they hold, spent and released."""
+    team, creation day (in the billing time zone, which must be the one the database says its
+    rollups are kept in), endpoint, model and key, the jobs, what they hold, spent and released."""
+    stored = stored_zone(session)
+    if stored != zone_name():
+        report.violations.append(
+            f"the rollups are kept in time zone {stored}, but LEDGER_BILLING_TIMEZONE is "
+            f"{zone_name()}"
+        )
     per_job: dict[str, Counter[str]] = defaultdict(Counter)
     query = (
         select(
@@ -274,7 +282,7 @@ def _check_rollups(session: Session, report: AuditReport, slugs: dict[int, str])
                 f"job {job_id}: released_credits is {released} but its entries released "
                 f"{sums['released']}"
             )
-        key = (team_id, created_at.astimezone(UTC).date(), endpoint, model or "", key_id or "")
+        key = (team_id, local_date(created_at), endpoint, model or "", key_id or "")
         expected[key].update(jobs=1, **{c: sums[c] for c in ("held", "spent", "released")})
     rollups = 0
     for row in _stream(session, select(SpendRollup)):

@@ -19,7 +19,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError
 
-from ledger import accounting, audit, db, reports, teams
+from ledger import accounting, audit, billing_zone, db, reports, teams
 from ledger.config import Settings, SettingsError, load_settings
 from ledger.errors import InvalidInput, LedgerError
 from ledger.models import ApiKey, Period, Team
@@ -28,6 +28,7 @@ from ledger.pricing import PricingError
 from ledger.pricing.cli import pricing_group
 from ledger.simulator.cli import simulator_command
 from ledger.webhooks.cli import webhook_group
+from ledger.zones import use_billing_zone
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -40,11 +41,15 @@ class Runtime:
 
     _settings: Settings | None = field(default=None, repr=False)
     _database: db.Database | None = field(default=None, repr=False)
+    # The commands that run a ledger (worker) move the database to the billing time zone; the
+    # others only refuse to run in another zone than the database's (ledger.billing_zone).
+    adopt_zone: bool = False
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings()
+            use_billing_zone(self._settings.billing_timezone)
         return self._settings
 
     @property
@@ -54,6 +59,10 @@ class Runtime:
                 self.settings.resolved_database_url, pool_size=self.settings.database_pool_size
             )
             db.ensure_schema(self._database)
+            if self.adopt_zone:
+                billing_zone.adopt(self._database, self.settings.billing_timezone)
+            else:
+                billing_zone.check(self._database, self.settings.billing_timezone)
         return self._database
 
     def close(self) -> None:
@@ -136,7 +145,8 @@ def worker_command(runtime: Runtime) -> None:
     from ledger.scheduler import run_worker
     from ledger.web.server import configure_logging
 
-    runtime.database  # noqa: B018 -- bring the schema to the newest migration first
+    runtime.adopt_zone = True
+    runtime.database  # noqa: B018 -- bring the schema to the newest migration (and zone) first
     configure_logging()
     run_worker(runtime.settings)
 
@@ -183,12 +193,14 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @pass_runtime
 def db_upgrade(runtime: Runtime) -> None:
-    """Bring the database to the newest migration."""
-    database = db.Database(
-        runtime.settings.resolved_database_url, pool_size=runtime.settings.database_pool_size
-    )
+    """Bring the database to the newest migration, and to LEDGER_BILLING_TIMEZONE (its rollups
+    rebuilt and its open periods moved to that zone, if it was kept in another)."""
+    settings = runtime.settings
+    database = db.Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     try:
         db.upgrade(database)
+        if billing_zone.adopt(database, settings.billing_timezone):
+            click.echo(f"moved to billing time zone {settings.billing_timezone}")
         click.echo(f"database at {db.current_revision(database.engine)} (newest)")
     finally:
         database.dispose()

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ledger.zones import zone_named
+
 DEFAULT_UPSTREAM_URL = "https://api.magichour.ai"
 
 # Ceilings of the numeric settings: far above any sane deployment, far below overflow.
@@ -48,6 +50,8 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)  # may read /metrics
     plan: str = "creator"  # the company's Magic Hour plan: what it runs when a request names none
     database_pool_size: int = 10  # per engine and process, plus as many again on demand
+    # IANA zone in which day, week and month periods and report buckets begin
+    billing_timezone: str = "UTC"
 
     @property
     def resolved_database_url(self) -> str:
@@ -86,6 +90,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "secret_key": ("LEDGER_SECRET_KEY", "secret_key"),
     "metrics_token": ("LEDGER_METRICS_TOKEN", "metrics_token"),
     "database_pool_size": ("LEDGER_DATABASE_POOL_SIZE", "database_pool_size"),
+    "billing_timezone": ("LEDGER_BILLING_TIMEZONE", "billing_timezone"),
 }
 
 
@@ -180,6 +185,15 @@ def _plan(raw: Any) -> str:
     return text
 
 
+def _time_zone(raw: Any) -> str:
+    text = _text(raw)
+    try:
+        zone_named(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}, got {raw!r}") from None
+    return text
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "state_dir": _path,
     "database_url": _database_url,
@@ -198,6 +212,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "secret_key": _secret,
     "metrics_token": _secret,
     "database_pool_size": _pool_size,
+    "billing_timezone": _time_zone,
 }
 
 

@@ -289,9 +289,10 @@ class Job(Base):
 
 
 class SpendRollup(Base):
-    """Per team, UTC day of the job's creation, endpoint, model and key: what the jobs created then
-    hold, spent and released. Kept in step with the journal by :mod:`ledger.rollups`, inside the
-    accounting core's transactions, so that reports need not read every job.
+    """Per team, day of the job's creation (in the billing time zone, :class:`BillingZone`),
+    endpoint, model and key: what the jobs created then hold, spent and released. Kept in step
+    with the journal by :mod:`ledger.rollups`, inside the accounting core's transactions, so
+    that reports need not read every job.
 
     ``model`` and ``key_id`` are ``''`` for none, so that they can be part of the key.
     """
@@ -521,3 +522,14 @@ class CreditEpisode(Base):
     refusals: Mapped[int] = mapped_column(Integer, default=1)
     last_refusal_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     upstream_message: Mapped[str | None] = mapped_column(Text)  # the first refusal's
+
+
+class BillingZone(Base):
+    """The one row saying in which time zone the rollups' days and the open periods' bounds are
+    kept (``LEDGER_BILLING_TIMEZONE`` when it was last adopted: :mod:`ledger.billing_zone`)."""
+
+    __tablename__ = "billing_zone"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    zone: Mapped[str] = mapped_column(String(64))
+    adopted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

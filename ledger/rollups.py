@@ -1,5 +1,6 @@
-"""Spend rollups: per team, UTC day, endpoint, model and key, what its jobs hold, spent and
-released. Reports read these instead of every job.
+"""Spend rollups: per team, day (in the billing time zone, :mod:`ledger.zones`), endpoint,
+model and key, what its jobs hold, spent and released. Reports read these instead of every job.
+:mod:`ledger.billing_zone` rebuilds them when the zone changes.
 
 :func:`record` is called by the accounting core alone, in the same transaction as the money
 movement it mirrors, so a rollup can never disagree with the journal that a commit made
@@ -9,7 +10,7 @@ movement it mirrors, so a rollup can never disagree with the journal that a comm
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger.models import Job, SpendRollup
+from ledger.zones import local_date
 
 _rollups = cast(Table, SpendRollup.__table__)
 _jobs = cast(Table, Job.__table__)
@@ -76,7 +78,7 @@ def changes(
     values = {
         "team_id": team_id,
         # Spend belongs to the day its hold was made, whenever it settles.
-        "day": created_at.astimezone(UTC).date(),
+        "day": local_date(created_at),
         "endpoint": endpoint,
         "model": model or NONE,
         "key_id": key_id or NONE,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import bindparam, case, select
@@ -18,6 +18,7 @@ from ledger.accounting.postings import NO_KEY_UPDATE, _balances, _post, _posting
 from ledger.errors import InvalidInput, NotFound, whole_number
 from ledger.models import Balance, Entry, EntryKind, Period, Team, UTCDateTime, utcnow
 from ledger.periods import period_bounds
+from ledger.zones import billing_zone, local_date, local_midnight
 
 
 def _insert_ignoring_conflict(session: Session, values: dict[str, Any]) -> int | None:
@@ -182,11 +183,12 @@ def _start_of_current_period() -> Any:
 
 
 def _period_starts(now: datetime) -> dict[str, datetime]:
-    return _period_starts_on(now.astimezone(UTC).date())
+    zone = billing_zone()
+    return _period_starts_on(local_date(now, zone), zone)
 
 
 @functools.lru_cache(maxsize=4)
-def _period_starts_on(day: date) -> dict[str, datetime]:
-    """Every period's start on a UTC day (each is the same all day; read-only)."""
-    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return {f"{period.value}_start": period_bounds(period, midnight)[0] for period in Period}
+def _period_starts_on(day: date, zone: tzinfo) -> dict[str, datetime]:
+    """Every period's start on a day of the billing zone (each is the same all day; read-only)."""
+    midnight = local_midnight(day, zone)
+    return {f"{period.value}_start": period_bounds(period, midnight, zone)[0] for period in Period}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from ledger import billing_zone
 from ledger.config import Settings, load_settings
 from ledger.db import Database
 from ledger.pricing import PricingTable
@@ -16,6 +19,7 @@ from ledger.pricing.pricer import Pricer
 from ledger.proxy import Proxy
 from ledger.reconcile import Reconciler
 from ledger.upstream import Upstream
+from ledger.zones import use_billing_zone
 
 # Create bodies are small JSON documents; anything near this is a mistake or an attack.
 MAX_BODY_BYTES = 1024 * 1024
@@ -61,9 +65,11 @@ def create_app(
     )
 
     settings = settings or load_settings()
+    use_billing_zone(settings.billing_timezone)
     database = database or Database(
         settings.resolved_database_url, pool_size=settings.database_pool_size
     )
+    _adopt_billing_zone(database, settings.billing_timezone)
     table = pricing or PricingTable.load(settings.pricing, plan=settings.plan)
     prices = Pricer(table, LearnedPrices(database.read))
     upstream = upstream or Upstream(
@@ -95,6 +101,15 @@ def create_app(
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(openapi.blueprint)
     return app
+
+
+def _adopt_billing_zone(database: Database, zone: str) -> None:
+    """Move the database to the billing zone before serving (``ledger serve`` migrated it)."""
+    try:
+        billing_zone.adopt(database, zone)
+    except (OperationalError, ProgrammingError):
+        # Unreachable or not migrated yet: /readyz says so; the zone is adopted at next start.
+        logging.getLogger("ledger").warning("billing time zone not checked: database not ready")
 
 
 def services_of(app: Flask) -> Services:
