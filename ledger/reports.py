@@ -4,11 +4,12 @@ A report sums the jobs created in a window (``from`` inclusive, ``to`` exclusive
 ``created_at``: spend belongs to the moment its hold was made) grouped by any combination of
 dimensions. Each row carries ``jobs`` (how many), ``held`` (credits in their open holds now),
 ``spent`` (settled charges, overruns included) and ``released`` (credits that went from held
-back to available), and ``usd`` (spent x price) when a price per credit is set.
+back to available), and ``usd`` when credits have a price (a flat one, or the plan's bands).
 
-Whole UTC days are read from ``spend_rollups``; the parts of a window that do not cover a whole
-day, and every grouping by tag, are read from ``jobs`` (whose ``held_credits``,
-``charged_credits`` and ``released_credits`` say the same per job). Both are kept in step with
+Whole days (in the billing time zone, :mod:`ledger.zones`) are read from ``spend_rollups``; the
+parts of a window that do not cover a whole day, and every grouping by tag, are read from
+``jobs`` (whose ``held_credits``, ``charged_credits`` and ``released_credits`` say the same per
+job). Both are kept in step with
 the journal by the accounting core and checked against it by ``ledger audit``.
 """
 
@@ -23,13 +24,33 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Date, Table, and_, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Interval,
+    Table,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from ledger import accounting
 from ledger.errors import InvalidInput
 from ledger.models import Job, SpendRollup, Team, utcnow
 from ledger.periods import parse_moment as parse_moment  # the one parser of window bounds
+from ledger.pricing import bands
+from ledger.zones import (
+    billing_zone,
+    ceil_to_day,
+    day_start,
+    local_date,
+    local_midnight,
+    next_month,
+)
 
 DIMENSIONS = ("team", "day", "week", "month", "endpoint", "model", "key")
 TAG_PREFIX = "tag:"
@@ -91,8 +112,9 @@ def validate_group_by(group_by: Sequence[str]) -> list[str]:
 
 
 def current_month(now: datetime) -> tuple[datetime, datetime]:
-    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return start, (start + timedelta(days=32)).replace(day=1)
+    """The calendar month containing ``now`` in the billing time zone, as UTC moments."""
+    month = local_date(now).replace(day=1)
+    return local_midnight(month), local_midnight(next_month(month))
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -100,7 +122,7 @@ def current_month(now: datetime) -> tuple[datetime, datetime]:
 
 @dataclass(frozen=True)
 class Forecast:
-    """Credits per day committed (spent + held) by the jobs of the 7 whole UTC days before
+    """Credits per day committed (spent + held) by the jobs of the 7 whole local days before
     today, and the day the current period's available credits reach zero at that rate (None:
     see the README)."""
 
@@ -125,10 +147,12 @@ class Report:
     usd_per_credit: float | None = None
     # Per team slug, when grouped by team; in ``totals`` instead when the report is one team's.
     forecast: dict[str, Forecast] = field(default_factory=dict)
+    usd_basis: str | None = None  # usd_per_credit, plan (its bands), or None: no usd
+    plan: str | None = None  # whose bands priced usd
 
     @property
     def columns(self) -> list[str]:
-        return [*self.group_by, *MEASURES, *(["usd"] if self.usd_per_credit is not None else [])]
+        return [*self.group_by, *MEASURES, *(["usd"] if self.usd_basis else [])]
 
     def as_json(self) -> dict[str, Any]:
         totals = dict(self.totals)
@@ -139,6 +163,8 @@ class Report:
             "to": _iso(self.end),
             "group_by": self.group_by,
             "usd_per_credit": self.usd_per_credit,
+            "usd_basis": self.usd_basis,
+            "plan": self.plan,
             "rows": self.rows,
             "totals": totals,
             "forecast": {slug: f.as_json() for slug, f in self.forecast.items()},
@@ -184,10 +210,14 @@ def spend_report(
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
     team_id: int | None = None,
     usd_per_credit: float | None = None,
+    plan: str | None = None,
     now: datetime | None = None,
 ) -> Report:
-    """Sum the jobs created in ``[start, end)`` (default: the current calendar month, UTC) by
-    the ``group_by`` dimensions, for one team or all; rows come sorted by their dimensions."""
+    """Sum the jobs created in ``[start, end)`` (default: the current calendar month in the
+    billing time zone) by the ``group_by`` dimensions, for one team or all; rows come sorted by
+    their dimensions. ``usd`` is ``spent`` at ``usd_per_credit`` if given, else (with ``plan``,
+    if it has usage-based rates) each row's share of what its billing months' credits cost at
+    the plan's bands (:func:`month_rates`)."""
     now = now or utcnow()
     group_by = validate_group_by(group_by)
     default_start, default_end = current_month(now)
@@ -198,26 +228,47 @@ def spend_report(
         raise InvalidInput("from must be before to")
     if usd_per_credit is not None and not usd_per_credit >= 0:
         raise InvalidInput("usd_per_credit must be a number >= 0")
+    banded = usd_per_credit is None and plan is not None and bands.has_bands(plan)
 
     tags = [d[len(TAG_PREFIX) :] for d in group_by if d.startswith(TAG_PREFIX)]
-    sources = sorted({_SOURCE[d] for d in group_by if d in _SOURCE})
+    dimensions = {_SOURCE[d] for d in group_by if d in _SOURCE}
+    sources = sorted(dimensions | ({"day"} if banded else set()))
     sums = _sums(session, start, end, sources=sources, tags=tags, team_id=team_id)
     slugs: dict[int, str] = {i: s for i, s in session.execute(select(Team.id, Team.slug))}
 
     grouped: dict[tuple[Any, ...], list[int]] = {}
+    monthly: dict[tuple[Any, ...], dict[date, int]] = {}  # spent per row and billing month
     for base, measures in sums.items():
         values = dict(zip([*sources, *(TAG_PREFIX + t for t in tags)], base, strict=True))
         key = tuple(_dimension_value(d, values, slugs) for d in group_by)
         into = grouped.setdefault(key, [0] * len(MEASURES))
         for i, amount in enumerate(measures):
             into[i] += amount
-    price = Decimal(str(usd_per_credit)) if usd_per_credit is not None else None
+        if banded:
+            month = values["day"].replace(day=1)
+            spent = monthly.setdefault(key, {})
+            spent[month] = spent.get(month, 0) + measures[MEASURES.index("spent")]
     rows = [
-        {**dict(zip(group_by, key, strict=True)), **_measures(measures, price)}
+        {**dict(zip(group_by, key, strict=True)), **_measures(measures)}
         for key, measures in sorted(grouped.items(), key=lambda item: _order(item[0]))
     ]
     total = [sum(row[m] for row in rows) for m in MEASURES]
-    totals: dict[str, Any] = _measures(total, price)
+    totals: dict[str, Any] = _measures(total)
+    if usd_per_credit is not None:
+        price = Decimal(str(usd_per_credit))
+        for row in [*rows, totals]:
+            row["usd"] = float(price * row["spent"])
+    elif banded:
+        assert plan is not None
+        months = sorted({m for spent in monthly.values() for m in spent})
+        rates = month_rates(session, months, plan)
+        usd_sum = Decimal(0)
+        for row, key in zip(rows, sorted(grouped, key=_order), strict=True):
+            usd = sum(
+                (rates[m] * spent for m, spent in monthly.get(key, {}).items()), Decimal(0)
+            ).quantize(_MICRO_USD)
+            row["usd"], usd_sum = float(usd), usd_sum + usd
+        totals["usd"] = float(usd_sum)
 
     forecast: dict[str, Forecast] = {}
     if "team" in group_by:
@@ -230,14 +281,39 @@ def spend_report(
         team = session.get(Team, team_id)
         if team is not None:
             totals["forecast"] = forecasts(session, [team], now=now)[team.id]
-    return Report(start, end, group_by, rows, totals, usd_per_credit, forecast)
+    basis = "usd_per_credit" if usd_per_credit is not None else ("plan" if banded else None)
+    return Report(
+        start,
+        end,
+        group_by,
+        rows,
+        totals,
+        usd_per_credit,
+        forecast,
+        basis,
+        plan if banded else None,
+    )
 
 
-def _measures(measures: Sequence[int], price: Decimal | None) -> dict[str, Any]:
-    values: dict[str, Any] = dict(zip(MEASURES, (int(m) for m in measures), strict=True))
-    if price is not None:
-        values["usd"] = float(price * values["spent"])
-    return values
+_MICRO_USD = Decimal("0.000001")
+
+
+def month_rates(session: Session, months: Iterable[date], plan: str) -> dict[date, Decimal]:
+    """Per billing month (its first day, in the billing time zone): the effective dollars per
+    credit of the whole company's credits spent that month at ``plan``'s bands."""
+    rates = {}
+    for month in months:
+        first, after = local_midnight(month), local_midnight(next_month(month))
+        spent = _sums(session, first, after, sources=[], tags=[], team_id=None).get((), [0] * 4)
+        credits = spent[MEASURES.index("spent")]
+        rates[month] = (
+            bands.banded_usd(credits, plan) / credits if credits else bands.RATES[plan][0]
+        )
+    return rates
+
+
+def _measures(measures: Sequence[int]) -> dict[str, Any]:
+    return dict(zip(MEASURES, (int(m) for m in measures), strict=True))
 
 
 def _order(key: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
@@ -287,13 +363,15 @@ def _sums(
             for i, amount in enumerate(row[len(row) - len(MEASURES) :]):
                 into[i] += int(amount or 0)
 
-    first_midnight = _ceil_to_day(start)
-    last_midnight = _floor_to_day(end)
+    first_midnight = ceil_to_day(start)
+    last_midnight = day_start(end)
     if tags or first_midnight >= last_midnight:
         add(_from_jobs(session, [(start, end)], sources, tags, team_id), from_rollups=False)
         return sums
     add(
-        _from_rollups(session, first_midnight.date(), last_midnight.date(), sources, team_id),
+        _from_rollups(
+            session, local_date(first_midnight), local_date(last_midnight), sources, team_id
+        ),
         from_rollups=True,
     )
     edges = [(a, b) for a, b in ((start, first_midnight), (last_midnight, end)) if a < b]
@@ -323,10 +401,31 @@ def _from_jobs(
     tags: list[str],
     team_id: int | None,
 ) -> Iterable[Any]:
-    columns: list[ColumnElement[Any]] = [
-        _job_day(session) if s == "day" else _jobs.c[s] for s in sources
-    ]
-    columns += [Job.tags[tag].as_string() for tag in tags]
+    if "day" not in sources:
+        return _jobs_query(session, windows, [_jobs.c[s] for s in sources], tags, team_id).all()
+    # The local day of a job, in SQL, as its UTC time plus the zone's offset: one query per
+    # stretch of days with one offset; a day when the clocks change is a query of its own.
+    at = sources.index("day")
+    others = [_jobs.c[s] for s in sources if s != "day"]
+    rows: list[Any] = []
+    for first, after, offset, day in _day_pieces(session, windows, team_id):
+        if day is None:
+            columns = [*others[:at], _shifted_day(session, offset), *others[at:]]
+            rows += _jobs_query(session, [(first, after)], columns, tags, team_id)
+        else:
+            found = _jobs_query(session, [(first, after)], others, tags, team_id)
+            rows += [(*row[:at], day, *row[at:]) for row in found]
+    return rows
+
+
+def _jobs_query(
+    session: Session,
+    windows: list[tuple[datetime, datetime]],
+    columns: Sequence[ColumnElement[Any]],
+    tags: list[str],
+    team_id: int | None,
+) -> Any:
+    columns = [*columns, *(Job.tags[tag].as_string() for tag in tags)]
     query = select(
         *columns,
         func.count(),
@@ -338,25 +437,58 @@ def _from_jobs(
         query = query.where(_jobs.c.team_id == team_id)
     if columns:
         query = query.group_by(*columns)
-    return session.execute(query).all()
+    return session.execute(query)
 
 
-def _job_day(session: Session) -> ColumnElement[date]:
-    """The UTC date of a job's creation, in SQL (SQLite stores UTC as naive text)."""
+def _day_pieces(
+    session: Session, windows: list[tuple[datetime, datetime]], team_id: int | None
+) -> list[tuple[datetime, datetime, timedelta, date | None]]:
+    """``windows`` cut into ``(from, to, offset, None)`` where every job's local day is its UTC
+    time plus ``offset``, and ``(from, to, _, day)`` for a day when the offset changes. Only
+    the stretch between the first and the last job in a window is cut (a window may span
+    centuries; the jobs do not)."""
+    zone = billing_zone()
+    pieces: list[tuple[datetime, datetime, timedelta, date | None]] = []
+    for start, end in windows:
+        span = select(func.min(Job.created_at), func.max(Job.created_at)).where(
+            Job.created_at >= start, Job.created_at < end
+        )
+        if team_id is not None:
+            span = span.where(Job.team_id == team_id)
+        first, last = session.execute(span).one()
+        if first is None:
+            continue
+        day = local_date(first)
+        while True:
+            begins, ends = local_midnight(day), local_midnight(day + timedelta(days=1))
+            piece_start, piece_end = max(begins, start), min(ends, end)
+            offset = begins.astimezone(zone).utcoffset() or timedelta(0)
+            last_offset = (ends - timedelta(microseconds=1)).astimezone(zone).utcoffset()
+            if offset != last_offset:
+                pieces.append((piece_start, piece_end, offset, day))
+            elif pieces and pieces[-1][1] == piece_start and pieces[-1][2:] == (offset, None):
+                pieces[-1] = (pieces[-1][0], piece_end, offset, None)
+            else:
+                pieces.append((piece_start, piece_end, offset, None))
+            if ends > last or ends >= end:
+                break
+            day += timedelta(days=1)
+    return pieces
+
+
+def _shifted_day(session: Session, offset: timedelta) -> ColumnElement[date]:
+    """The date of a job's creation shifted by ``offset``, in SQL (SQLite stores UTC as naive
+    text)."""
     if session.get_bind().dialect.name == "postgresql":
-        day = func.date(func.timezone("UTC", _jobs.c.created_at))
+        moment: ColumnElement[Any] = func.timezone("UTC", _jobs.c.created_at)
+        if offset:
+            moment = moment + literal(offset, Interval())
+        day = func.date(moment)
+    elif offset:
+        day = func.date(_jobs.c.created_at, f"{int(offset.total_seconds()):+d} seconds")
     else:
         day = func.date(_jobs.c.created_at)
     return type_coerce(day, Date()).label("day")
-
-
-def _ceil_to_day(moment: datetime) -> datetime:
-    midnight = _floor_to_day(moment)
-    return midnight if midnight == moment else midnight + timedelta(days=1)
-
-
-def _floor_to_day(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 # -- forecast ----------------------------------------------------------------------------------
@@ -365,16 +497,16 @@ def _floor_to_day(moment: datetime) -> datetime:
 def forecasts(
     session: Session, teams: Sequence[Team], *, now: datetime | None = None
 ) -> dict[int, Forecast]:
-    """Each team's burn rate over the 7 whole UTC days before today (read from the rollups alone,
-    so it is cheap and steady through the day) and when its current period's budget runs out at
-    that rate: None when nothing was committed in those days, when the period ends (and its
-    budget resets) first, or when that is more than 100 years away. A team already at or below
-    zero available has run out today."""
+    """Each team's burn rate over the 7 whole days (in the billing time zone) before today (read
+    from the rollups alone, so it is cheap and steady through the day) and when its current
+    period's budget runs out at that rate: None when nothing was committed in those days, when
+    the period ends (and its budget resets) first, or when that is more than 100 years away. A
+    team already at or below zero available has run out today."""
     now = now or utcnow()
     if not teams:
         return {}
-    today = _floor_to_day(now)
-    start = today - timedelta(days=BURN_WINDOW_DAYS)
+    today = day_start(now)
+    start = local_midnight(local_date(now) - timedelta(days=BURN_WINDOW_DAYS))
     only = teams[0].id if len(teams) == 1 else None
     sums = _sums(session, start, today, sources=["team_id"], tags=[], team_id=only)
     result = {}
@@ -390,11 +522,11 @@ def _run_out(balance: accounting.BalanceView, burn: float, now: datetime) -> dat
     if burn <= 0:
         return None
     if balance.available <= 0:
-        return now.date()
+        return local_date(now)
     days = balance.available / burn
     if days > _HORIZON_DAYS:
         return None
     moment = now + timedelta(days=days)
     if balance.period_end is not None and moment >= balance.period_end:
         return None
-    return moment.date()
+    return local_date(moment)
