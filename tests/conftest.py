@@ -28,6 +28,7 @@ from ledger import db
 from ledger.config import load_settings
 from ledger.db import Database
 from ledger.web import create_app, services_of
+from ledger.zones import use_billing_zone
 from tests.support.service import ADMIN_TOKEN
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -109,6 +110,13 @@ def _check_free_connections(server: PostgresServer) -> None:
             f"{POSTGRES_CONNECTIONS} (other clients hold the rest)",
             returncode=1,
         )
+
+
+@pytest.fixture(autouse=True)
+def _billing_zone_back_to_utc() -> Iterator[None]:
+    """The billing zone is the process's (an app or a test may choose another): UTC again after."""
+    yield
+    use_billing_zone("UTC")
 
 
 @pytest.fixture(scope="session")
