@@ -20,6 +20,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from ledger import accounting, audit, billing_zone, db, reports, teams
+from ledger.chargeback_cli import chargeback_command
 from ledger.config import Settings, SettingsError, load_settings
 from ledger.errors import InvalidInput, LedgerError
 from ledger.models import ApiKey, Period, Team
@@ -28,7 +29,7 @@ from ledger.pricing import PricingError
 from ledger.pricing.cli import pricing_group
 from ledger.simulator.cli import simulator_command
 from ledger.webhooks.cli import webhook_group
-from ledger.zones import use_billing_zone
+from ledger.zones import use_billing_zone, zone_name
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -418,8 +419,13 @@ def _key_view(key: ApiKey) -> dict[str, Any]:
 
 
 @cli.command("report")
-@click.option("--from", "start", help="Start, inclusive: a date or timestamp, UTC [month start].")
-@click.option("--to", "end", help="End, exclusive: a date or timestamp, UTC [next month start].")
+@click.option(
+    "--from",
+    "start",
+    help="Start, inclusive: a date (midnight, billing time zone) or timestamp (UTC unless it "
+    "says) [month start].",
+)
+@click.option("--to", "end", help="End, exclusive: a date or timestamp [next month start].")
 @click.option(
     "--group-by",
     default=",".join(reports.DEFAULT_GROUP_BY),
@@ -443,8 +449,10 @@ def report_command(
     team_slug: str | None,
     output: str,
 ) -> None:
-    """Spend per group: jobs, credits held, spent and released (and usd when
-    LEDGER_USD_PER_CREDIT is set), with totals; the same numbers as GET /api/reports/spend."""
+    """Spend per group: jobs, credits held, spent and released, and usd (at
+    LEDGER_USD_PER_CREDIT, else each row's share of its months' credits at LEDGER_PLAN's bands),
+    with totals; days, weeks and months in LEDGER_BILLING_TIMEZONE. The same numbers as
+    GET /api/reports/spend."""
     try:
         dimensions = reports.parse_group_by(group_by)
         window = parse_moment(start, "--from"), parse_moment(end, "--to")
@@ -459,13 +467,15 @@ def report_command(
             group_by=dimensions,
             team_id=team_id,
             usd_per_credit=runtime.settings.usd_per_credit,
+            plan=runtime.settings.plan,
         )
     if output == "json":
         click.echo(json.dumps(report.as_json(), indent=2))
     elif output == "csv":
         click.echo(report.as_csv(), nl=False)
     else:
-        click.echo(f"spend from {_cell(report.start)} to {_cell(report.end)} UTC")
+        zone = zone_name()
+        click.echo(f"spend from {_cell(report.start)} to {_cell(report.end)} UTC ({zone} days)")
         click.echo(render_table([*report.rows, report.total_row()]))
         forecasts = dict(report.forecast)
         if isinstance(report.totals.get("forecast"), reports.Forecast):
@@ -559,6 +569,7 @@ def render_table(records: Iterable[dict[str, Any]]) -> str:
 
 
 cli.add_command(simulator_command)
+cli.add_command(chargeback_command)
 cli.add_command(pricing_group)
 teams_group.add_command(webhook_group)
 

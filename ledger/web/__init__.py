@@ -60,6 +60,7 @@ def create_app(
         metrics,
         openapi,
         proxy_routes,
+        reports_api,  # noqa: F401  # adds the chargeback's route to api.blueprint
         webhook_api,  # noqa: F401  # adds the relay's routes to api.blueprint
         webhooks,
     )

@@ -348,6 +348,7 @@ def spend_report() -> Response:
     group_by = reports.parse_group_by(args.get("group_by"))
     start = parse_moment(args.get("from"), "from")
     end = parse_moment(args.get("to"), "to")
+    settings = _services().settings
     with _services().database.read() as session:
         team_id = _team_filter(who, session)
         report = reports.spend_report(
@@ -356,7 +357,9 @@ def spend_report() -> Response:
             end=end,
             group_by=group_by,
             team_id=team_id,
-            usd_per_credit=_services().settings.usd_per_credit,
+            usd_per_credit=settings.usd_per_credit,
+            # The plan's effective rate tells the company's monthly total: not for a team key.
+            plan=settings.plan if who.admin else None,
         )
     if output == "csv":
         return Response(

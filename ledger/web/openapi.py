@@ -271,6 +271,44 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Chargeback": {
+        "type": "object",
+        "required": ["month", "from", "to", "time_zone", "plan", "invoice", "rows", "totals"],
+        "properties": {
+            "month": {"type": "string"},
+            "from": {"type": "string", "format": "date-time"},
+            "to": {"type": "string", "format": "date-time"},
+            "time_zone": {"type": "string"},
+            "plan": {"type": "string"},
+            "usd_basis": {"type": "string", "enum": ["plan", "usd_per_credit"]},
+            "invoice": {
+                "type": "object",
+                "required": ["credits", "usd", "usd_cents"],
+                "properties": {
+                    "credits": {"type": ["integer", "null"]},
+                    "usd": {"type": "number"},
+                    "usd_cents": {"type": "integer"},
+                },
+            },
+            "rows": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["team", "unattributed", "credits", "usd", "usd_cents"],
+                    "properties": {
+                        "team": {"type": ["string", "null"]},
+                        "unattributed": {"type": "boolean"},
+                        "jobs": {"type": ["integer", "null"]},
+                        "held": {"type": ["integer", "null"]},
+                        "credits": {"type": ["integer", "null"]},
+                        "usd": {"type": "number"},
+                        "usd_cents": {"type": "integer"},
+                    },
+                },
+            },
+            "totals": {"type": "object", "required": ["credits", "usd", "usd_cents"]},
+        },
+    },
 }
 
 
@@ -469,6 +507,34 @@ def document() -> dict[str, Any]:
                             },
                         },
                         **_errors(404),
+                    },
+                }
+            },
+            "/api/reports/chargeback": {
+                "get": {
+                    "summary": "A billing month's invoice split over the teams, in cents that "
+                    "add up to it (format=json or csv; admin)",
+                    "parameters": [
+                        {
+                            **_query("month", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}),
+                            "required": True,
+                        },
+                        _query("invoice_credits", {"type": "string", "pattern": "^[0-9]+$"}),
+                        _query(
+                            "invoice_usd",
+                            {"type": "string", "pattern": "^[0-9]+([.][0-9]{1,2})?$"},
+                        ),
+                        _query("format", {"type": "string", "enum": ["json", "csv"]}),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {
+                                "application/json": {"schema": _ref("Chargeback")},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        **_errors(403, 409),
                     },
                 }
             },
