@@ -35,8 +35,8 @@ from ledger.zones import local_midnight, next_month, zone_name
 COLUMNS = ("team", "unattributed", "jobs", "held", "credits", "usd")
 MAX_INVOICE_CREDITS = 10**15
 MAX_INVOICE_USD = Decimal(10**12)
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_USD = re.compile(r"\d{1,13}(\.\d{1,2})?")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_USD = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")
 
 
 # -- input -------------------------------------------------------------------------------------
