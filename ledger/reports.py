@@ -50,6 +50,7 @@ from ledger.zones import (
     local_date,
     local_midnight,
     next_month,
+    zone_name,
 )
 
 DIMENSIONS = ("team", "day", "week", "month", "endpoint", "model", "key")
@@ -162,6 +163,7 @@ class Report:
             "from": _iso(self.start),
             "to": _iso(self.end),
             "group_by": self.group_by,
+            "time_zone": zone_name(),
             "usd_per_credit": self.usd_per_credit,
             "usd_basis": self.usd_basis,
             "plan": self.plan,

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from ledger.models import utcnow
@@ -226,3 +227,50 @@ def test_the_forecast_says_why_it_is_zero_beside_today_s_spend(
     # the whole sentence is on screen, not cut off with an ellipsis
     for shown in (burn, design):
         assert shown.evaluate("node => node.scrollWidth <= node.clientWidth")
+
+
+def test_the_chargeback_view_shows_the_api_s_numbers_and_its_csv(
+    page: Page, service: Service, tmp_path: Path
+) -> None:
+    month = utcnow().date().strftime("%Y-%m")
+    sign_in(page, service)
+    caption = page.locator("#chargeback-caption")
+    expect(caption).to_contain_text(f"Billing month {month}")
+    page.get_by_label("Invoice total, USD (optional)").fill("1234.56")
+    page.get_by_role("button", name="Show chargeback").click()
+    expect(caption).to_contain_text("invoice $1,234.56 (as given)")
+
+    found = service.get("/api/reports/chargeback", month=month, invoice_usd="1234.56")
+    assert found["rows"] and found["totals"]["usd_cents"] == 123_456
+    shown = {
+        row.get_attribute("data-chargeback-row"): {
+            cell.get_attribute("data-column"): cell.get_attribute("data-value")
+            for cell in row.locator("td[data-column]").all()
+        }
+        for row in page.locator("#chargeback [data-chargeback-row]").all()
+    }
+    expected = {
+        ("(unattributed)" if r["unattributed"] else r["team"]): r for r in found["rows"]
+    } | {"total": found["totals"]}
+    assert set(shown) == set(expected)
+    for name, row in expected.items():
+        assert shown[name]["usd"] == str(row["usd_cents"])
+        assert shown[name]["credits"] == ("" if row["credits"] is None else str(row["credits"]))
+    assert sum(int(r["usd"]) for n, r in shown.items() if n != "total") == 123_456
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download chargeback CSV").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == f"chargeback_{month}.csv"
+    api_csv = httpx.get(
+        service.url + "/api/reports/chargeback",
+        params={"month": month, "invoice_usd": "1234.56", "format": "csv"},
+        headers={"Authorization": f"Bearer {service.admin}"},
+    ).content
+    assert saved.read_bytes() == api_csv
+    assert saved.read_bytes().decode().splitlines()[-1].endswith(",1234.56")
+
+    page.get_by_label("Invoice total, USD (optional)").fill("-1")
+    page.get_by_role("button", name="Show chargeback").click()
+    expect(caption).to_contain_text("Could not show the chargeback: invoice_usd must be dollars")

@@ -204,7 +204,9 @@
       $("from").value = first;
       $("to").value = last;
     }
+    if (!$("chargeback-month").value) $("chargeback-month").value = today().slice(0, 7);
     load();
+    loadChargeback();
   }
 
   // -- loading ---------------------------------------------------------------------------------
@@ -638,8 +640,10 @@
       ),
     );
     const who = query.team ? "team " + query.team : "all teams";
+    const zone = report.time_zone || "UTC";
+    for (const label of document.querySelectorAll(".zone-name")) label.textContent = zone;
     $("report-caption").textContent =
-      who + ", by team and day, jobs created " + query.from + " to " + query.to + " (UTC days, both included): " +
+      who + ", by team and day, jobs created " + query.from + " to " + query.to + " (" + zone + " days, both included): " +
       number.format(report.rows.length) + " rows.";
   }
 
@@ -672,6 +676,97 @@
     }
   }
 
+  // -- the chargeback of a billing month -------------------------------------------------------
+
+  const CHARGEBACK_COLUMNS = ["team", "jobs", "held", "credits", "usd"];
+  let chargebackLoading = 0;
+
+  function chargebackParams(format) {
+    return { month: $("chargeback-month").value, invoice_usd: $("invoice-usd").value.trim(), format };
+  }
+
+  async function loadChargeback() {
+    const params = chargebackParams();
+    const caption = $("chargeback-caption");
+    if (!params.month) {
+      caption.textContent = "Choose a month.";
+      return;
+    }
+    const mine = ++chargebackLoading;
+    caption.textContent = "Loading the chargeback of " + params.month + "…";
+    try {
+      const found = await getJson("/api/reports/chargeback", params);
+      if (mine === chargebackLoading) renderChargeback(found);
+    } catch (error) {
+      if (mine !== chargebackLoading) return;
+      if (error.status === 401 || error.status === 403) showLogin(refusal(error));
+      else {
+        caption.textContent = "Could not show the chargeback: " + error.message;
+        $("chargeback").querySelector("tbody").replaceChildren();
+        $("chargeback").querySelector("tfoot").replaceChildren();
+      }
+    }
+  }
+
+  function renderChargeback(found) {
+    const table = $("chargeback");
+    const money = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    const cells = (row, label) =>
+      CHARGEBACK_COLUMNS.map((column) => {
+        if (column === "team") return el("td", { class: "text", title: label, text: label });
+        const value = row[column];
+        const td = el("td", {
+          class: "num",
+          text: value === null || value === undefined ? "" : column === "usd" ? money.format(value) : credits(value),
+        });
+        td.setAttribute("data-column", column);
+        td.setAttribute("data-value", column === "usd" ? String(row.usd_cents) : value ?? "");
+        return td;
+      });
+    table.querySelector("thead").replaceChildren(
+      el("tr", {}, ...CHARGEBACK_COLUMNS.map((c) => el("th", { scope: "col", class: c === "team" ? null : "num", text: c }))),
+    );
+    table.querySelector("tbody").replaceChildren(
+      ...(found.rows.length
+        ? found.rows.map((row) =>
+            el(
+              "tr",
+              { "data-chargeback-row": row.unattributed ? "(unattributed)" : row.team },
+              ...cells(row, row.unattributed ? "(unattributed)" : row.team),
+            ),
+          )
+        : [el("tr", {}, el("td", { colspan: CHARGEBACK_COLUMNS.length, class: "none", text: "No spend in this month." }))]),
+    );
+    table.querySelector("tfoot").replaceChildren(el("tr", { "data-chargeback-row": "total" }, ...cells(found.totals, "total")));
+    const priced = found.usd_basis === "plan" ? "the " + found.plan + " plan's bands" : "LEDGER_USD_PER_CREDIT";
+    $("chargeback-caption").textContent =
+      "Billing month " + found.month + " (" + found.time_zone + "), invoice $" + money.format(found.invoice.usd) +
+      " (" + (found.invoice.source === "given" ? "as given" : "computed at " + priced) + "), shared by credits in cents.";
+  }
+
+  async function downloadChargebackCsv() {
+    const params = chargebackParams("csv");
+    if (!params.month) return;
+    const button = $("chargeback-csv");
+    button.disabled = true;
+    try {
+      const response = await request("/api/reports/chargeback", params);
+      const blob = await response.blob();
+      const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+      const link = el("a", { href: URL.createObjectURL(blob), download: match ? match[1] : "chargeback_" + params.month + ".csv" });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+      setStatus("Downloaded " + link.download + ".");
+    } catch (error) {
+      if (error.status === 401 || error.status === 403) showLogin(refusal(error));
+      else $("chargeback-caption").textContent = "Could not download the chargeback CSV: " + error.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   // -- wiring ----------------------------------------------------------------------------------
 
   function start() {
@@ -683,6 +778,11 @@
     });
     $("team-filter").addEventListener("change", load);
     $("download-csv").addEventListener("click", downloadCsv);
+    $("chargeback-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      loadChargeback();
+    });
+    $("chargeback-csv").addEventListener("click", downloadChargebackCsv);
     let resizing = null;
     window.addEventListener("resize", () => {
       clearTimeout(resizing);
