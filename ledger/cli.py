@@ -100,7 +100,7 @@ def cli(ctx: click.Context) -> None:
 @click.option(
     "--threads",
     type=click.IntRange(1, 512),
-    default=128,
+    default=256,
     show_default=True,
     help="Per process: each holds one call while Magic Hour answers, or one slow client "
     "(README: sizing).",

@@ -1,9 +1,10 @@
 """Slow clients: sockets that trickle their headers must not deny `ledger serve` to others.
 
 `ledger serve` (gunicorn gthread) reads a request in one of its threads, so a socket that sends
-a byte a second holds a thread as long as it goes on. The defaults (2 workers x 128 threads)
-leave room for a couple of hundred such sockets; past that, a deployment needs a reverse proxy
-in front that buffers requests (README, "Running it").
+a byte now and then holds a thread as long as it goes on, and connections are not spread evenly
+over the workers. The defaults (2 workers x 256 threads) leave room for 200 such sockets even
+if one worker takes them all; past that, a deployment needs a reverse proxy in front that
+buffers requests (README, Operations).
 """
 
 from __future__ import annotations
