@@ -3,6 +3,7 @@ refuses bad bodies before they are sent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -280,12 +281,14 @@ def test_the_descriptions_own_example_paths_are_accepted(http: Any, path: str):
     assert created.status_code == 200, created.text
 
 
-def test_downloads_only_for_complete_projects(http: Any, simulator: SimulatorHandle):
-    video_id = http.post("/v1/image-to-video", json=I2V).json()["id"]
-    # the open session: a new client takes longer to make (~0.2 s) than this render lasts
-    early = http.get(f"/_simulator/files/{video_id}/output.mp4")
-    assert early.status_code == 404
-    simulator.wait_until_settled()
-    url = http.get(f"/v1/video-projects/{video_id}").json()["downloads"][0]["url"]
-    response = httpx.get(url)
+def test_downloads_only_for_complete_projects(make_simulator: Callable[..., SimulatorHandle]):
+    # Renders of about 2 s (not the suite's ~55 ms), so the early look cannot race the render.
+    simulator = make_simulator(time_scale=0.5)
+    with httpx.Client(base_url=simulator.url, headers=AUTH, timeout=10) as http:
+        video_id = http.post("/v1/image-to-video", json=I2V).json()["id"]
+        early = http.get(f"/_simulator/files/{video_id}/output.mp4")
+        assert early.status_code == 404
+        simulator.wait_until_settled()
+        url = http.get(f"/v1/video-projects/{video_id}").json()["downloads"][0]["url"]
+        response = httpx.get(url)
     assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
