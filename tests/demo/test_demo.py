@@ -35,11 +35,12 @@ def test_the_demo_tour_passes_and_its_report_matches_the_balances(tmp_path) -> N
     balances = re.findall(r"^\s+(design|marketing)\s+(\d+)\s+(\d+)\s+(\d+)\s+(-?\d+)$", out, re.M)
     assert {team for team, *_ in balances} == {"design", "marketing"}
     spent_by_balance = sum(int(spent) for _, _, _, spent, _ in balances)
-    # Report: team endpoint jobs held spent released; its total line
-    total = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", out, re.M)
+    # Report: team endpoint jobs held spent released usd (the plan's banded price); its total
+    total = re.search(r"^\s+total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+\.\d+)\s*$", out, re.M)
     assert total is not None, out
-    jobs, held, spent, released = map(int, total.groups())
+    jobs, held, spent, released = map(int, total.groups()[:4])
     assert (jobs, held, spent) == (5, 0, spent_by_balance) and spent > 0 and released > 0
+    assert float(total.group(5)) > 0
 
 
 def test_the_dashboard_and_the_admin_token_come_first_and_work_at_once(tmp_path) -> None:
