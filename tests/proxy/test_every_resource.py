@@ -82,7 +82,7 @@ def test_create_and_generate_sync_and_async_settle_to_what_upstream_charged(
     for folder in (inputs, sync_out, async_out):
         folder.mkdir()
 
-    # create(): a valid body is forwarded, answered 2xx with an id, and the estimate is held.
+    # create(): a valid body is forwarded and answered 2xx with an id.
     try:
         created = getattr(client.v1, resource).create(**body_for(path))
     except magic_hour.ApiError as refused:
