@@ -49,7 +49,7 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)  # for the relay's team secrets
     metrics_token: str | None = field(default=None, repr=False)  # may read /metrics
     plan: str = "creator"  # the company's Magic Hour plan: what it runs when a request names none
-    database_pool_size: int = 10  # per engine and process, plus as many again on demand
+    database_pool_size: int = 10  # connections per engine and process, and no more
     # IANA zone in which day, week and month periods and report buckets begin
     billing_timezone: str = "UTC"
 

@@ -38,7 +38,7 @@ POSTGRES_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_CONNECTIONS = 45  # the most this suite has open at once: 36 measured, with a margin
 # Small pools in every ledger the tests start, in this process and in its children.
-os.environ.setdefault("LEDGER_DATABASE_POOL_SIZE", "2")
+os.environ.setdefault("LEDGER_DATABASE_POOL_SIZE", "3")
 
 
 def _postgres_unavailable(reason: str) -> None:

@@ -44,9 +44,13 @@ class Database:
         **engine_options: Any,
     ) -> None:
         self.url = make_url(url)
-        # Each of the two engines keeps ``pool_size`` connections and opens as many again when
-        # busy (LEDGER_DATABASE_POOL_SIZE): at most 4 x pool_size per process.
-        engine_options = {"pool_size": pool_size, "max_overflow": pool_size, **engine_options}
+        # Each of the two engines keeps ``pool_size`` connections (LEDGER_DATABASE_POOL_SIZE)
+        # and opens no more: a thread waits its turn for one. Connections opened beyond the
+        # pool ("overflow") are closed again when returned, so a busy PostgreSQL ledger would
+        # fork a server process per statement (2x8 threads made 335 creates/s, 2x256 with
+        # overflow 251, measured with bench/proxy_bench.py's create). At most 2 x pool_size
+        # per process.
+        engine_options = {"pool_size": pool_size, "max_overflow": 0, **engine_options}
         regular = dict(engine_options)
         if self.url.get_backend_name() != "sqlite":
             # Off the create path a round trip per checkout is cheap: a connection that died with
