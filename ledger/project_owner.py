@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 
 from ledger.db import Database
-from ledger.models import ApiKey, Job, JobStatus, Team
+from ledger.models import OPEN_STATUSES, ApiKey, Job, Team
 from ledger.teams import KeyIdentity, hash_of_presented
 
-_OPEN = frozenset(
-    status.value for status in (JobStatus.RESERVED, JobStatus.SUBMITTED, JobStatus.UNKNOWN)
-)
+_OPEN = frozenset(status.value for status in OPEN_STATUSES)
 
 _KEY_AND_JOB = (  # built once; the jobs row by its unique upstream id, the key by its hash
     select(
