@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import httpx
@@ -213,3 +214,70 @@ def test_serve_started_beside_a_clone_named_ledger_runs_its_scheduler(setup, tmp
         ready = httpx.get(f"{url}/readyz", timeout=5)
         assert ready.status_code == 200 and ready.json()["checks"]["scheduler"] == "ok"
     assert "ImportError" not in log_path.read_text()
+
+
+class Tricklers:
+    """``count`` sockets that each began a request and send one more header byte every 0.5 s."""
+
+    def __init__(self, url: str, count: int) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.sockets = []
+        for _ in range(count):
+            sock = socket.create_connection((host, int(port)), timeout=5)
+            sock.sendall(b"POST /v1/image-to-video HTTP/1.1\r\nHost: ledger\r\nX-Slow: ")
+            self.sockets.append(sock)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+        self._thread.start()
+
+    def _trickle(self) -> None:
+        while not self._stop.wait(0.5):
+            for sock in self.sockets:
+                with suppress(OSError):
+                    sock.send(b"a")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for sock in self.sockets:
+            sock.close()
+
+
+TRICKLERS = 200
+CREATES = 10
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_creates_keep_answering_while_200_sockets_trickle_their_headers(setup) -> None:  # type: ignore[no-untyped-def]
+    """gunicorn's gthread worker reads a request in one of its threads, so a socket that sends
+    a byte now and then holds a thread as long as it goes on, and connections are not spread
+    evenly over the workers. The defaults (2 workers x 256 threads) leave room for 200 such
+    sockets even if one worker takes them all; past that, a deployment needs a reverse proxy in
+    front that buffers requests (README, Operations)."""
+    simulator, database, key, env, log_path = setup
+    with database.write() as session:
+        teams.update_team(session, "acme", budget_credits=10_000)
+    with ExitStack() as stack:
+        url, _ = stack.enter_context(ledger_serve(env, log_path=str(log_path)))
+        tricklers = Tricklers(url, TRICKLERS)
+        stack.callback(tricklers.close)
+        time.sleep(1.0)  # every trickler accepted and holding whatever it holds
+
+        statuses = []
+        # A starved server never answers: 1 s bounds "keeps answering".
+        with httpx.Client(base_url=url, timeout=1.0) as http:
+            for _ in range(CREATES):
+                # A fresh connection each time: whichever worker takes it must have room.
+                response = http.post(
+                    "/v1/image-to-video",
+                    json={"assets": {"image_file_path": IMAGE}, "end_seconds": 3},
+                    headers={"Authorization": f"Bearer {key}", "Connection": "close"},
+                )
+                statuses.append(response.status_code)
+            assert http.get("/healthz").status_code == 200
+        assert statuses == [200] * CREATES
+
+    with database.read() as session:
+        balance = accounting.balance_of(session, teams.get_team(session, "acme"))
+    assert balance.held + balance.spent == CREATES * 144  # kling-3.0 720p, 48 credits/s x 3 s
+    assert simulator.state()["counters"].get("POST /v1/image-to-video") == CREATES
