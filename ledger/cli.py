@@ -56,9 +56,7 @@ class Runtime:
     @property
     def database(self) -> db.Database:
         if self._database is None:
-            self._database = db.Database(
-                self.settings.resolved_database_url, pool_size=self.settings.database_pool_size
-            )
+            self._database = db.Database.of(self.settings)
             db.ensure_schema(self._database)
             if self.adopt_zone:
                 billing_zone.adopt(self._database, self.settings.billing_timezone)
@@ -197,7 +195,7 @@ def db_upgrade(runtime: Runtime) -> None:
     """Bring the database to the newest migration, and to LEDGER_BILLING_TIMEZONE (its rollups
     rebuilt and its open periods moved to that zone, if it was kept in another)."""
     settings = runtime.settings
-    database = db.Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    database = db.Database.of(settings)
     try:
         db.upgrade(database)
         if billing_zone.adopt(database, settings.billing_timezone):
@@ -211,9 +209,7 @@ def db_upgrade(runtime: Runtime) -> None:
 @pass_runtime
 def db_current(runtime: Runtime) -> None:
     """Print the database's migration and whether it is the newest."""
-    database = db.Database(
-        runtime.settings.resolved_database_url, pool_size=runtime.settings.database_pool_size
-    )
+    database = db.Database.of(runtime.settings)
     try:
         current, head = db.current_revision(database.engine), db.head_revision()
         state = "newest" if current == head else f"behind; newest is {head}"

@@ -91,7 +91,7 @@ def _every(
 
 def run_worker(settings: Settings) -> None:
     """Run sweeps every poll interval until SIGTERM or SIGINT; a sweep in progress finishes."""
-    database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    database = Database.of(settings)
     reconciler = make_reconciler(settings, database)
     name = f"{socket.gethostname()}:{os.getpid()}"
     beat(database, name, started=True)

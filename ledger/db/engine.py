@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -24,6 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.db.hot import GroupCommit, Hot, T
 from ledger.db.sqlite_writers import WriterQueue
+
+if TYPE_CHECKING:
+    from ledger.config import Settings
 
 # How long a SQLite writer waits for the lock before the request fails as unavailable (503).
 SQLITE_BUSY_TIMEOUT_MS = 5_000
@@ -74,6 +77,11 @@ class Database:
             pool_reset_on_return=None,  # autocommit: a returned connection has nothing to undo
             **engine_options,
         )
+
+    @classmethod
+    def of(cls, settings: Settings) -> Database:
+        """The database the settings name, with their pool size (every process opens it so)."""
+        return cls(settings.resolved_database_url, pool_size=settings.database_pool_size)
 
     @property
     def is_sqlite(self) -> bool:

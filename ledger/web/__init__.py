@@ -67,9 +67,7 @@ def create_app(
 
     settings = settings or load_settings()
     use_billing_zone(settings.billing_timezone)
-    database = database or Database(
-        settings.resolved_database_url, pool_size=settings.database_pool_size
-    )
+    database = database or Database.of(settings)
     _adopt_billing_zone(database, settings.billing_timezone)
     table = pricing or PricingTable.load(settings.pricing, plan=settings.plan)
     prices = Pricer(table, LearnedPrices(database.read))

@@ -47,7 +47,7 @@ def serve(
             "MAGIC_HOUR_API_KEY: not set; `ledger serve` needs the company's Magic Hour token"
         )
     pricing = PricingTable.load(settings.pricing, plan=settings.plan)  # a bad table stops us here
-    database = db.Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    database = db.Database.of(settings)
     try:
         db.upgrade(database)
     finally:
