@@ -649,6 +649,18 @@
 
   // -- the CSV of the report shown -------------------------------------------------------------
 
+  // Save a response as a file, under the name its Content-Disposition gives (else `fallback`).
+  async function saveDownload(response, fallback) {
+    const blob = await response.blob();
+    const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const link = el("a", { href: URL.createObjectURL(blob), download: match ? match[1] : fallback });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    return link.download;
+  }
+
   async function downloadCsv() {
     if (!shown) return;
     const query = shown.query;
@@ -656,18 +668,8 @@
     button.disabled = true;
     try {
       const response = await request("/api/reports/spend", reportParams(query, "csv"));
-      const blob = await response.blob();
-      const disposition = response.headers.get("Content-Disposition") || "";
-      const match = /filename="([^"]+)"/.exec(disposition);
-      const link = el("a", {
-        href: URL.createObjectURL(blob),
-        download: match ? match[1] : "spend_" + query.from + "_" + query.to + ".csv",
-      });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
-      setStatus("Downloaded " + link.download + ".");
+      const name = await saveDownload(response, "spend_" + query.from + "_" + query.to + ".csv");
+      setStatus("Downloaded " + name + ".");
     } catch (error) {
       if (error.status === 401 || error.status === 403) showLogin(refusal(error));
       else setStatus("Could not download the CSV: " + error.message, true);
@@ -751,14 +753,8 @@
     button.disabled = true;
     try {
       const response = await request("/api/reports/chargeback", params);
-      const blob = await response.blob();
-      const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
-      const link = el("a", { href: URL.createObjectURL(blob), download: match ? match[1] : "chargeback_" + params.month + ".csv" });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
-      setStatus("Downloaded " + link.download + ".");
+      const name = await saveDownload(response, "chargeback_" + params.month + ".csv");
+      setStatus("Downloaded " + name + ".");
     } catch (error) {
       if (error.status === 401 || error.status === 403) showLogin(refusal(error));
       else $("chargeback-caption").textContent = "Could not download the chargeback CSV: " + error.message;
