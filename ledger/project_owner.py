@@ -4,7 +4,9 @@ Project GETs are most of a team's traffic (the SDK's ``generate()`` polls every 
 whole render), so the check that only the team that created a project may read it runs as one
 indexed statement on the create path's driver connections (``Database.hot()``, no ORM): the
 live key by its hash joined to the team's job by its upstream id. A revoked key stops matching
-at once, on every instance, because nothing is cached.
+at once, on every instance, because nothing is cached. The same read returns what a plain
+settle needs of the job (:class:`~ledger.accounting.settle_sql.SeenHold`), so that a poll that
+sees the render finished settles it without reading it again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 
+from ledger.accounting.settle_sql import SEEN_HOLD_COLUMNS, SeenHold
 from ledger.db import Database
 from ledger.models import OPEN_STATUSES, ApiKey, Job, Team
 from ledger.teams import KeyIdentity, hash_of_presented
@@ -25,8 +28,8 @@ _KEY_AND_JOB = (  # built once; the jobs row by its unique upstream id, the key 
         ApiKey.max_credits_per_request,
         Team.id,
         Team.slug,
-        Job.id,
         Job.status,
+        *SEEN_HOLD_COLUMNS,
     )
     .join(Team, Team.id == ApiKey.team_id)
     .join(Job, Job.team_id == ApiKey.team_id)
@@ -43,7 +46,7 @@ _KEY_AND_JOB = (  # built once; the jobs row by its unique upstream id, the key 
 class OwnedProject:
     caller: KeyIdentity
     job_id: str
-    open: bool  # the job's hold has not ended: a terminal status seen now settles it
+    seen: SeenHold | None  # the job's open hold (None once it ended): a terminal status settles it
 
 
 def find(database: Database, secret: str, kind: str, upstream_id: str) -> OwnedProject | None:
@@ -57,5 +60,7 @@ def find(database: Database, secret: str, kind: str, upstream_id: str) -> OwnedP
         row = hot.first(_KEY_AND_JOB, params)
     if row is None:
         return None
-    key_id, max_credits, team_id, slug, job_id, status = row
-    return OwnedProject(KeyIdentity(key_id, max_credits, team_id, slug), job_id, status in _OPEN)
+    key_id, max_credits, team_id, slug, status = row[:5]
+    seen = SeenHold(*row[5:])
+    caller = KeyIdentity(key_id, max_credits, team_id, slug)
+    return OwnedProject(caller, seen.job_id, seen if status in _OPEN else None)

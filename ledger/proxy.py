@@ -391,18 +391,23 @@ class Proxy:
         A terminal status seen here settles the job at once, if its hold is still open.
         """
         reply = self._call(method, f"/v1/{kind}-projects/{quote(project_id, safe='')}")
-        if method == "GET" and reply.ok and owned.open:
-            self.settle_from_project(owned.job_id, reply.json())
+        if method == "GET" and reply.ok and owned.seen is not None:
+            self.settle_from_project(owned.job_id, reply.json(), owned.seen)
         return Reply(reply.status, reply.body, reply.headers, job_id=owned.job_id)
 
-    def settle_from_project(self, job_id: str, project: Any) -> bool:
-        """Settle the job if the project is terminal; True if this call ended the hold."""
+    def settle_from_project(
+        self, job_id: str, project: Any, seen: accounting.SeenHold | None = None
+    ) -> bool:
+        """Settle the job if the project is terminal; True if this call ended the hold. With its
+        hold just ``seen`` open, a plain settle reads nothing (:func:`accounting.settle_seen`)."""
         if not isinstance(project, dict) or project.get("status") not in TERMINAL_STATUSES:
             return False
         charged = project.get("credits_charged")
         if isinstance(charged, bool) or not isinstance(charged, int) or charged < 0:
             log.error("terminal project for job %s has no usable credits_charged", job_id)
             return False
+        if seen is not None and accounting.settle_seen(self.database, seen, charged):
+            return True
         try:
             self.database.transact(lambda session: accounting.settle(session, job_id, charged))
         except HoldEnded:

@@ -74,7 +74,7 @@ def changes(
     """The parameters of :func:`upsert`: these changes to the rollup of a job (its fields).
 
     They are named ``rollup_<column>``, so that they can travel with the job's own. The team is
-    None only for :func:`upsert_for_new_job`, which takes it (and the key) from the new job."""
+    None only for :func:`upsert_from`, which takes it (and the key) from a job's row."""
     values = {
         "team_id": team_id,
         # Spend belongs to the day its hold was made, whenever it settles.
@@ -106,10 +106,10 @@ def upsert(dialect_name: str) -> Any:
     )
 
 
-def upsert_for_new_job(job: Any) -> Any:
-    """PostgreSQL: the rollup upsert of a new hold, as a CTE that runs if ``job`` (a CTE of the
-    inserted job's id, team_id and key_id) inserted a row; the other values are parameters, as
-    for :func:`upsert`."""
+def upsert_from(job: Any) -> Any:
+    """PostgreSQL: the rollup upsert of a job, as a CTE that runs if ``job`` (a CTE of the
+    inserted or updated job's id, team_id and key_id) has a row; the other values are
+    parameters, as for :func:`upsert`."""
     from_job = {"team_id": job.c.team_id, "key_id": func.coalesce(job.c.key_id, NONE)}
     values = select(
         *[

@@ -16,7 +16,9 @@ Where each part lives:
   or refused; its statements, built once for both databases, in
   :mod:`ledger.accounting.hold_sql`;
 - :mod:`ledger.accounting.ends`: where a hold ends (:func:`adjust_hold`, :func:`settle`,
-  :func:`release`), and the usage-rise alerts of a charge.
+  :func:`release`), and the usage-rise alerts of a charge; :func:`settle_seen`, the common
+  settle of a hold just read, runs the statements of :mod:`ledger.accounting.settle_sql`
+  through ``Database.hot()``, as a hold does.
 
 Every function takes a session inside one write transaction (``Database.write()``, or
 ``Database.transact()``, which retries a transaction PostgreSQL ended with a deadlock) and does
@@ -44,7 +46,9 @@ Where the locks are taken: the team, then the balance, in
 :func:`~ledger.accounting.balances.sync_budget`; a hold's balance by the conditional ``UPDATE``
 of :mod:`ledger.accounting.hold_sql`; every update of a balance in
 :func:`~ledger.accounting.postings._update_balance`; the balance, then the job, in
-:func:`~ledger.accounting.ends.lock_job`, which every end of a hold goes through.
+:func:`~ledger.accounting.ends.lock_job`, which every end of a hold goes through but one: the
+plain settle's statement (:mod:`ledger.accounting.settle_sql`) locks the balance, then the
+job, in the same order, in one statement.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ from ledger.accounting.balances import (
     current_balance,
     sync_budget,
 )
-from ledger.accounting.ends import adjust_hold, lock_job, release, settle
+from ledger.accounting.ends import adjust_hold, lock_job, release, settle, settle_seen
 from ledger.accounting.hold_sql import FUNDED_SQL, PRICING_COLUMNS
 from ledger.accounting.holds import Hold, KeyLimits, Payer, available_in, hold_for_key, reserve
 from ledger.accounting.postings import (
@@ -70,6 +74,7 @@ from ledger.accounting.postings import (
     Posting,
     column_deltas,
 )
+from ledger.accounting.settle_sql import SeenHold
 from ledger.models import utcnow
 
 __all__ = [
@@ -84,6 +89,7 @@ __all__ = [
     "KeyLimits",
     "Payer",
     "Posting",
+    "SeenHold",
     "adjust",
     "adjust_hold",
     "available_in",
@@ -95,6 +101,7 @@ __all__ = [
     "release",
     "reserve",
     "settle",
+    "settle_seen",
     "sync_budget",
     "utcnow",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger import alerts, rollups
+from ledger.accounting import settle_sql
 from ledger.accounting.postings import (
     NO_KEY_UPDATE,
     _balances,
@@ -28,6 +29,8 @@ from ledger.accounting.postings import (
     _posting,
     _rowcount,
 )
+from ledger.accounting.settle_sql import SeenHold
+from ledger.db import Database, Hot
 from ledger.errors import HoldEnded, NotFound
 from ledger.models import OPEN_STATUSES, Balance, EntryKind, Job, JobStatus, Team, utcnow
 from ledger.pricing import learning
@@ -144,6 +147,68 @@ def settle(
     rollups.record(session, job, held=-held, spent=charged, released=max(held - charged, 0))
     _usage_rose(session, job, charged - held)
     return job
+
+
+def settle_seen(
+    database: Database, seen: SeenHold, charged: int, *, now: datetime | None = None
+) -> bool:
+    """:func:`settle` for the common case, without reading the job again: a hold just seen open
+    (``seen``) and charged no more than it holds and was estimated, a charge that says nothing
+    new about the price (no overrun, no alert, no observation). It runs like a hold, through
+    ``Database.hot()`` (:mod:`ledger.accounting.settle_sql`).
+
+    True if this call ended the hold. False, having changed nothing, if the settle is not plain
+    or the job is no longer as seen (ended meanwhile, or its hold moved): the caller then calls
+    :func:`settle`, which decides (and raises :class:`HoldEnded` if the hold has ended).
+    """
+    _check_amount(charged)
+    plain = charged <= seen.held and charged <= seen.estimated
+    if not plain or learning.says_something(seen.table_credits, seen.basis, charged):
+        return False
+    now = now or utcnow()
+    params = {
+        "job_id": seen.job_id,
+        "team_id": seen.team_id,
+        "balance_id": seen.balance_id,
+        "held": seen.held,
+        "charged": charged,
+        "returned": seen.held - charged,
+        "ended_at": now,
+        "created_at": now,
+        **rollups.changes(
+            team_id=seen.team_id,
+            created_at=seen.created_at,
+            endpoint=seen.endpoint,
+            model=seen.model,
+            key_id=seen.key_id,
+            held=-seen.held,
+            spent=charged,
+            released=seen.held - charged,
+        ),
+    }
+    if database.is_sqlite:
+        return database.write_together(lambda hot: _settle_seen_in_turn(hot, params))
+    with database.hot() as hot:
+        row = hot.first(settle_sql.SETTLE_IN_ONE_STATEMENT, params)
+    return row is not None and row[0] == 1
+
+
+def _settle_seen_in_turn(hot: Hot, params: dict[str, Any]) -> bool:
+    """SQLite, inside the group commit's ``BEGIN IMMEDIATE``: the job first (only if it is as
+    seen), then the balance, the entries and the rollup."""
+    if hot.first(settle_sql.END_IF_AS_SEEN, params) is None:
+        return False
+    hot.execute(settle_sql.MOVE_BALANCE, params)
+    for posting in (
+        _posting(EntryKind.SETTLE, params["charged"]),
+        _posting(EntryKind.RETURN, params["returned"]),
+    ):
+        if posting.credits > 0:
+            entry = {"kind": posting.kind.value, "credits": posting.credits}
+            entry.update(from_account=posting.from_account, to_account=posting.to_account)
+            hot.execute(settle_sql.INSERT_ENTRY, {**params, **entry})
+    hot.execute(rollups.upsert(hot.dialect_name), params)
+    return True
 
 
 def release(

@@ -134,7 +134,7 @@ def _hold_in_one_statement(payer: Any = None) -> Any:
         list(entry_values),
         select(*entry_values.values()).where(bindparam("held_credits") > 0),
     )
-    ctes = (job, entry.cte("entry"), rollups.upsert_for_new_job(job))
+    ctes = (job, entry.cte("entry"), rollups.upsert_from(job))
     if payer is None:
         return select(hold.c.available, hold.c.funded).add_cte(*ctes)
     return (

@@ -68,17 +68,26 @@ def describe(key: Key) -> str:
 # -- writing, inside the accounting core's transactions ----------------------------------------
 
 
+def says_something(table: int | None, basis: str | None, charged: int) -> bool:
+    """Whether a charge of ``charged`` for a job priced at ``table`` credits (on ``basis``) says
+    something about the price: a charge above a published rate, or any charge of a key without
+    one. A charge of 0 (a refund, a free tool) says nothing; jobs from before pricing keys have
+    no table estimate."""
+    if table is None or table <= 0 or charged <= 0:
+        return False
+    return not (charged <= table and basis == TABLE)
+
+
 def observe(session: Session, job: Job, charged: int, stage: str, now: datetime) -> bool:
     """Record ``charged`` for ``job`` if it says something about the price; True if recorded.
 
-    ``stage`` is ``create`` (the create response) or ``final`` (the settled charge). A charge of
-    0 (a refund, a free tool) says nothing; jobs from before pricing keys have no table estimate.
+    ``stage`` is ``create`` (the create response) or ``final`` (the settled charge)
+    (:func:`says_something`).
     """
+    if not says_something(job.table_credits, job.basis, charged):
+        return False
     table = job.table_credits
-    if table is None or table <= 0 or charged <= 0:
-        return False
-    if charged <= table and job.basis == TABLE:
-        return False
+    assert table is not None
     session.add(
         PriceObservation(
             endpoint=job.endpoint,
