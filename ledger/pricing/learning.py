@@ -212,16 +212,25 @@ class LearnedPrices:
     def learned(self) -> dict[Key, Learned]:
         """The current learned ratios (read again when stale)."""
         now = self._clock()
-        if _recorded_here.take() or now - self._loaded_at >= REFRESH_SECONDS:
+        forced = _recorded_here.take()
+        if forced or now - self._loaded_at >= REFRESH_SECONDS:
             with self._lock:
-                try:
-                    with self._read() as session:
-                        self._learned = read_learned(session, utcnow() - WINDOW)
-                except SQLAlchemyError:
-                    # The database is away: keep what we knew; the hold will say 503 anyway.
-                    log.warning("could not read learned prices; using the last ones read")
-                self._loaded_at = now
+                # Threads that found it stale together read it once: a read begun since this
+                # thread looked will do (and one begun in the last second, unless forced).
+                fresh_since = now if forced else now - REFRESH_SECONDS
+                if self._loaded_at <= fresh_since:
+                    self._load()
         return self._learned
+
+    def _load(self) -> None:
+        started = self._clock()
+        try:
+            with self._read() as session:
+                self._learned = read_learned(session, utcnow() - WINDOW)
+        except SQLAlchemyError:
+            # The database is away: keep what we knew; the hold will say 503 anyway.
+            log.warning("could not read learned prices; using the last ones read")
+        self._loaded_at = started
 
     def forget(self) -> None:
         """Read again on the next estimate (after an observation this process did not see)."""
