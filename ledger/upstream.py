@@ -1,10 +1,17 @@
-"""The Magic Hour client: one pooled httpx client, the company's token added here and only here.
+"""The Magic Hour client: one connection pool per process, the company's token added here and
+only here.
 
 What matters for money is *whether a request reached upstream*, so failures are sorted in two:
 
 * :class:`UpstreamUnreachable`: nothing was sent (no connection could be made); safe to release.
 * :class:`UpstreamUnknown`: the request went out but no answer came back (timeout, connection
   dropped); upstream may have created and charged a job. Creates are never retried.
+
+Every call goes through ``httpcore``'s connection pool: the transport under ``httpx``, used
+directly. Ledger's calls need nothing of ``httpx.Client`` on top of it (no redirects, cookies,
+auth flows, content decoding or URL merging: one base URL, fixed headers, a body of bytes), and
+that layer cost about as much CPU as the pool itself: with 256 calls waiting at once, ledger's
+share of the two cores is what limits a team (bench/RESULTS.md, issue 17).
 """
 
 from __future__ import annotations
@@ -13,10 +20,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpcore
 
 # Upstream headers worth passing back to the caller; everything else is ours to set.
-_PASSED_HEADERS = ("content-type", "retry-after")
+_PASSED_HEADERS = (b"content-type", b"retry-after")
+_JSON = (b"content-type", b"application/json")
 
 
 class UpstreamUnreachable(Exception):
@@ -56,36 +64,56 @@ class Upstream:
         timeout: float = 60.0,
         connect_timeout: float = 5.0,
         max_connections: int = 100,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"accept": "application/json", "user-agent": "ledger (Magic Hour budget guard)"}
+        base = httpcore.URL(base_url.rstrip("/"))
+        self._base = base.scheme + b"://" + base.host + (b":%d" % base.port if base.port else b"")
+        self._prefix = base.target.rstrip(b"/")  # a base URL may have a path of its own
+        host = base.host + (b":%d" % base.port if base.port else b"")
+        self._headers = [
+            (b"host", host),
+            (b"accept", b"application/json"),
+            (b"user-agent", b"ledger (Magic Hour budget guard)"),
+        ]
         if token:
-            headers["authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            follow_redirects=False,
-            transport=transport,
+            self._headers.append((b"authorization", b"Bearer " + token.encode()))
+        self._timeouts = {
+            "timeout": {
+                "connect": connect_timeout,
+                "pool": connect_timeout,
+                "read": timeout,
+                "write": timeout,
+            }
+        }
+        self._pool = httpcore.ConnectionPool(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=5.0,  # as httpx's: an idle connection is closed after 5 s
         )
 
     def request(self, method: str, path: str, body: bytes | None = None) -> UpstreamReply:
         """Send one request; UpstreamUnreachable or UpstreamUnknown if no answer comes."""
-        headers = {"content-type": "application/json"} if body is not None else None
+        headers = self._headers
+        if body is not None:
+            headers = [*headers, _JSON, (b"content-length", b"%d" % len(body))]
         try:
-            response = self._client.request(method, path, content=body, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            response = self._pool.request(
+                method.encode(),
+                self._base + self._prefix + path.encode(),
+                headers=headers,
+                content=body,
+                extensions=self._timeouts,
+            )
+        except (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.PoolTimeout) as exc:
             raise UpstreamUnreachable(type(exc).__name__) from None
-        except httpx.TransportError as exc:
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
             # Read/write timeouts, dropped connections, protocol errors: it may have arrived.
             raise UpstreamUnknown(type(exc).__name__) from None
         passed = {
-            name: response.headers[name] for name in _PASSED_HEADERS if name in response.headers
+            name.decode().lower(): value.decode("latin-1")
+            for name, value in response.headers
+            if name.lower() in _PASSED_HEADERS
         }
-        return UpstreamReply(response.status_code, response.content, passed)
+        return UpstreamReply(response.status, response.content, passed)
 
     def close(self) -> None:
-        self._client.close()
+        self._pool.close()
