@@ -14,20 +14,26 @@ from ledger.db import Database
 from ledger.pricing import learning
 
 
-def test_threads_that_find_the_prices_stale_together_read_them_once(database: Database) -> None:
-    reads = 0
+class CountedReads:
+    """``Database.read``, counting the reads."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.count = 0
 
     @contextlib.contextmanager
-    def counted_read() -> Iterator[Session]:
-        nonlocal reads
-        reads += 1
-        with database.read() as session:
+    def __call__(self) -> Iterator[Session]:
+        self.count += 1
+        with self.database.read() as session:
             yield session
 
+
+def test_threads_that_find_the_prices_stale_together_read_them_once(database: Database) -> None:
+    reads = CountedReads(database)
     clock = [100.0]
-    prices = learning.LearnedPrices(counted_read, clock=lambda: clock[0])
+    prices = learning.LearnedPrices(reads, clock=lambda: clock[0])
     prices.learned()
-    assert reads == 1
+    assert reads.count == 1
     clock[0] += learning.REFRESH_SECONDS  # stale for everyone from now on
     barrier = threading.Barrier(16)
 
@@ -37,23 +43,15 @@ def test_threads_that_find_the_prices_stale_together_read_them_once(database: Da
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(look, range(16)))
-    assert reads == 2
+    assert reads.count == 2
     prices.learned()  # still fresh
-    assert reads == 2
+    assert reads.count == 2
 
 
 def test_an_observation_made_here_is_read_at_once(database: Database) -> None:
-    reads = 0
-
-    @contextlib.contextmanager
-    def counted_read() -> Iterator[Session]:
-        nonlocal reads
-        reads += 1
-        with database.read() as session:
-            yield session
-
-    prices = learning.LearnedPrices(counted_read, clock=lambda: 100.0)
+    reads = CountedReads(database)
+    prices = learning.LearnedPrices(reads, clock=lambda: 100.0)
     prices.learned()
     learning._recorded_here.set()  # what observe() does when it records a charge
     prices.learned()
-    assert reads == 2
+    assert reads.count == 2
