@@ -1,0 +1,112 @@
+"""The Magic Hour client over real loopback HTTP: what it sends (the company's token, the body
+framed by its length, a base URL's own path kept) and how it sorts failures."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from ledger.upstream import Upstream, UpstreamUnknown, UpstreamUnreachable
+
+SEEN: list[dict] = []
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        SEEN.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body,
+            }
+        )
+        if self.path.endswith("/hang"):
+            threading.Event().wait(2)
+        answer = json.dumps({"ok": True}).encode()
+        self.send_response(429 if self.path.endswith("/slow-down") else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Retry-After", "7")
+        self.send_header("Set-Cookie", "not=passed")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    SEEN.clear()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_call_carries_the_token_and_its_body_and_keeps_the_base_path(server: str) -> None:
+    upstream = Upstream(server + "/api/", "company-token", timeout=5)
+    try:
+        reply = upstream.request("POST", "/v1/image-to-video", b'{"end_seconds": 5}')
+        again = upstream.request("GET", "/v1/video-projects/p%2F1")
+    finally:
+        upstream.close()
+    assert (reply.status, reply.json(), again.status) == (200, {"ok": True}, 200)
+    # Only what the caller may see is passed back, by lower-case name.
+    assert reply.headers == {"content-type": "application/json", "retry-after": "7"}
+    first, second = SEEN
+    assert (first["method"], first["path"], first["body"]) == (
+        "POST",
+        "/api/v1/image-to-video",
+        b'{"end_seconds": 5}',
+    )
+    assert first["headers"]["authorization"] == "Bearer company-token"
+    assert first["headers"]["content-type"] == "application/json"
+    assert first["headers"]["host"] == server.removeprefix("http://")
+    assert (second["method"], second["path"], second["body"]) == (
+        "GET",
+        "/api/v1/video-projects/p%2F1",
+        b"",
+    )
+    assert "content-type" not in second["headers"]
+
+
+def test_an_error_status_is_an_answer(server: str) -> None:
+    upstream = Upstream(server, None, timeout=5)
+    try:
+        reply = upstream.request("GET", "/v1/slow-down")
+    finally:
+        upstream.close()
+    assert (reply.status, reply.ok, reply.headers["retry-after"]) == (429, False, "7")
+    assert "authorization" not in SEEN[0]["headers"]
+
+
+def test_nothing_listening_is_unreachable_and_no_answer_in_time_is_unknown(server: str) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    nowhere = Upstream(closed, "t", timeout=1, connect_timeout=1)
+    with pytest.raises(UpstreamUnreachable):
+        nowhere.request("POST", "/v1/image-to-video", b"{}")
+    slow = Upstream(server, "t", timeout=0.3)
+    try:
+        with pytest.raises(UpstreamUnknown):
+            slow.request("POST", "/v1/hang", b"{}")
+    finally:
+        slow.close()
+        nowhere.close()
