@@ -66,9 +66,9 @@ class Upstream:
         max_connections: int = 100,
     ) -> None:
         base = httpcore.URL(base_url.rstrip("/"))
-        self._base = base.scheme + b"://" + base.host + (b":%d" % base.port if base.port else b"")
-        self._prefix = base.target.rstrip(b"/")  # a base URL may have a path of its own
         host = base.host + (b":%d" % base.port if base.port else b"")
+        # Scheme, host and the base URL's own path, if it has one: every path is put after it.
+        self._root = base.scheme + b"://" + host + base.target.rstrip(b"/")
         self._headers = [
             (b"host", host),
             (b"accept", b"application/json"),
@@ -98,7 +98,7 @@ class Upstream:
         try:
             response = self._pool.request(
                 method.encode(),
-                self._base + self._prefix + path.encode(),
+                self._root + path.encode(),
                 headers=headers,
                 content=body,
                 extensions=self._timeouts,
