@@ -166,13 +166,14 @@ def settle_seen(
     if not plain or learning.says_something(seen.table_credits, seen.basis, charged):
         return False
     now = now or utcnow()
+    returned = seen.held - charged
     params = {
         "job_id": seen.job_id,
         "team_id": seen.team_id,
         "balance_id": seen.balance_id,
         "held": seen.held,
         "charged": charged,
-        "returned": seen.held - charged,
+        "returned": returned,
         "ended_at": now,
         "created_at": now,
         **rollups.changes(
@@ -183,7 +184,7 @@ def settle_seen(
             key_id=seen.key_id,
             held=-seen.held,
             spent=charged,
-            released=seen.held - charged,
+            released=returned,
         ),
     }
     if database.is_sqlite:
@@ -204,8 +205,12 @@ def _settle_seen_in_turn(hot: Hot, params: dict[str, Any]) -> bool:
         _posting(EntryKind.RETURN, params["returned"]),
     ):
         if posting.credits > 0:
-            entry = {"kind": posting.kind.value, "credits": posting.credits}
-            entry.update(from_account=posting.from_account, to_account=posting.to_account)
+            entry = {
+                "kind": posting.kind.value,
+                "from_account": posting.from_account,
+                "to_account": posting.to_account,
+                "credits": posting.credits,
+            }
             hot.execute(settle_sql.INSERT_ENTRY, {**params, **entry})
     hot.execute(rollups.upsert(hot.dialect_name), params)
     return True
