@@ -1,8 +1,8 @@
 """The statements of a plain settle, built once at import (see
 :func:`ledger.accounting.ends.settle_seen`).
 
-Most holds end the same way: a poll or a webhook sees the render finished, Magic Hour charged no
-more than the hold (and the estimate), and the charge says nothing new about the price. Such a
+Most holds end the same way: a poll through ledger sees the render finished, Magic Hour charged
+no more than the hold (and the estimate), and the charge says nothing new about the price. Such a
 settle needs nothing read first if the caller has just read the open job (:class:`SeenHold`:
 the project GET's ownership check reads it anyway), so it runs like a hold, through
 ``Database.hot()``: on SQLite as four statements committed together with this process's other
