@@ -1,5 +1,7 @@
 """The Magic Hour client over real loopback HTTP: what it sends (the company's token, the body
-framed by its length, a base URL's own path kept) and how it sorts failures."""
+framed by its length, a base URL's own path kept), how it sorts failures, and its connections
+(kept alive and shared between calls, one per call in flight, replaced when upstream closed
+one)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
                 "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body,
+                "connection": self.client_address[1],  # the client's port: one per connection
             }
         )
         if self.path.endswith("/hang"):
@@ -43,6 +46,8 @@ class Recorder(http.server.BaseHTTPRequestHandler):
             self.wfile.write(answer)
         except BrokenPipeError:  # the client that gave up waiting on /hang
             pass
+        # A load balancer ending a kept-alive connection: closed, without saying so first.
+        self.close_connection = self.path.endswith("/then-drop")
 
     do_GET = do_POST = _answer
 
@@ -113,3 +118,62 @@ def test_nothing_listening_is_unreachable_and_no_answer_in_time_is_unknown(serve
     finally:
         slow.close()
         nowhere.close()
+
+
+def connections(server_seen: list[dict]) -> list[int]:
+    return [seen["connection"] for seen in server_seen]
+
+
+def test_calls_share_kept_alive_connections_one_per_call_in_flight(server: str) -> None:
+    upstream = Upstream(server, "t", timeout=5)
+    try:
+        for _ in range(3):
+            upstream.request("GET", "/v1/video-projects/p")
+        one_at_a_time = set(connections(SEEN))
+        SEEN.clear()
+        # Four calls in flight together (each waits on /hang) need four connections.
+        hanging = [
+            threading.Thread(target=upstream.request, args=("POST", "/v1/hang", b"{}"))
+            for _ in range(4)
+        ]
+        for thread in hanging:
+            thread.start()
+        for thread in hanging:
+            thread.join(timeout=10)
+        together = set(connections(SEEN))
+        SEEN.clear()
+        # Threads that come and go (a sweep's pool) use the connections the others left.
+        for _ in range(6):
+            later = threading.Thread(target=upstream.request, args=("GET", "/v1/video-projects/p"))
+            later.start()
+            later.join(timeout=10)
+        afterwards = set(connections(SEEN))
+    finally:
+        upstream.close()
+    assert len(one_at_a_time) == 1  # three calls one after another: one connection
+    assert len(together) == 4 and one_at_a_time < together  # the idle one, and three new
+    assert len(afterwards) == 1 and afterwards < together  # no new connection
+
+
+def test_a_connection_upstream_closed_is_replaced_without_failing_a_call(server: str) -> None:
+    upstream = Upstream(server, "t", timeout=5)
+    try:
+        first = upstream.request("GET", "/v1/video-projects/p/then-drop")
+        threading.Event().wait(0.2)  # the close reaches this side
+        second = upstream.request("POST", "/v1/image-to-video", b"{}")
+        third = upstream.request("GET", "/v1/video-projects/p")
+    finally:
+        upstream.close()
+    assert (first.status, second.status, third.status) == (200, 200, 200)
+    dropped, renewed, kept = connections(SEEN)
+    assert dropped != renewed == kept
+
+
+def test_close_ends_every_connection(server: str) -> None:
+    upstream = Upstream(server, "t", timeout=5)
+    upstream.request("GET", "/v1/video-projects/p")
+    upstream.close()
+    upstream.request("GET", "/v1/video-projects/p")  # a call after close opens a new one
+    upstream.close()
+    before, after = connections(SEEN)
+    assert before != after
