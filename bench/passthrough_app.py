@@ -5,11 +5,17 @@ pooled ``httpx.Client`` and upstream's status, body and content type are returne
 Served by gunicorn with the same worker class and settings as ``ledger serve``:
 
     python bench/passthrough_app.py --port P --upstream http://127.0.0.1:S --workers 2 --threads 8
+                                    [--client-per-thread]
+
+``--client-per-thread`` gives each thread an ``httpx.Client`` of its own instead (a pool of one
+connection, never contended), as ledger's own upstream client does: the shared pool searches
+all its connections on every call, which with hundreds of threads costs more than the call.
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -49,17 +55,26 @@ def bench_app(name: str) -> Flask:
     return app
 
 
-def create_app(upstream_url: str) -> Flask:
-    client = upstream_client(upstream_url, "passthrough")
+def create_app(upstream_url: str, per_thread: bool = False) -> Flask:
+    shared = upstream_client(upstream_url, "passthrough")
+    local = threading.local()
+
+    def client() -> httpx.Client:
+        if not per_thread:
+            return shared
+        if not hasattr(local, "client"):
+            local.client = upstream_client(upstream_url, "passthrough")
+        return local.client  # type: ignore[no-any-return]
+
     app = bench_app("passthrough")
 
     @app.post("/v1/<tool>")
     def create(tool: str) -> Response:
-        return as_response(forward(client, tool, request.get_data(cache=False)))
+        return as_response(forward(client(), tool, request.get_data(cache=False)))
 
     @app.get("/v1/<collection>/<project_id>")
     def project(collection: str, project_id: str) -> Response:
-        return as_response(client.get(f"/v1/{collection}/{project_id}"))
+        return as_response(client().get(f"/v1/{collection}/{project_id}"))
 
     return app
 
@@ -108,8 +123,10 @@ def serve(load: Callable[[], Flask], args: argparse.Namespace, name: str) -> Non
 
 
 def main() -> None:
-    args = server_arguments(__doc__.splitlines()[0]).parse_args()
-    serve(lambda: create_app(args.upstream), args, "passthrough")
+    parser = server_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--client-per-thread", action="store_true")
+    args = parser.parse_args()
+    serve(lambda: create_app(args.upstream, args.client_per_thread), args, "passthrough")
 
 
 if __name__ == "__main__":
