@@ -33,7 +33,6 @@ import httpcore
 # Upstream headers worth passing back to the caller; everything else is ours to set.
 _PASSED_HEADERS = (b"content-type", b"retry-after")
 _JSON = (b"content-type", b"application/json")
-_PORTS = {b"http": 80, b"https": 443}
 KEEPALIVE_SECONDS = 5.0  # as httpx's: a connection idle this long is not used again
 
 
@@ -93,7 +92,7 @@ class Upstream:
                 "write": timeout,
             }
         }
-        self._origin = httpcore.Origin(base.scheme, base.host, base.port or _PORTS[base.scheme])
+        self._origin = base.origin  # with the scheme's own port if the URL names none
         self._tls = None  # one context for every connection: loading the CAs costs milliseconds
         if base.scheme == b"https":
             self._tls = ssl.create_default_context(cafile=certifi.where())
@@ -113,7 +112,7 @@ class Upstream:
         )
         try:
             response = self._send(request)
-        except (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.PoolTimeout) as exc:
+        except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
             raise UpstreamUnreachable(type(exc).__name__) from None
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
             # Read/write timeouts, dropped connections, protocol errors: it may have arrived.
