@@ -37,7 +37,7 @@ from sqlalchemy import Float, and_, case, cast, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ledger import alerts
+from ledger import alerts, zones
 from ledger.models import Job, JobStatus, PriceObservation, utcnow
 from ledger.pricing.rules import FALLBACK, LEARNED, TABLE, Estimate
 
@@ -106,7 +106,8 @@ def observe(session: Session, job: Job, charged: int, stage: str, now: datetime)
 
 
 def alert_under_reserved(session: Session, job: Job, charged: int, now: datetime) -> None:
-    """Once per pricing key and calendar month: Magic Hour charged more than ledger held.
+    """Once per pricing key and billing month (the calendar month in the billing time zone, as
+    reports and chargeback count it): Magic Hour charged more than ledger held.
 
     Only for jobs priced by the table (jobs from before pricing keys, or reserved by hand, have
     their per-job overrun alert and no key to speak of)."""
@@ -117,7 +118,7 @@ def alert_under_reserved(session: Session, job: Job, charged: int, now: datetime
         session,
         team_id=job.team_id,
         kind="under_reserved",
-        dedupe_key=f"under_reserved:{now:%Y-%m}:{describe(key)}"[:200],
+        dedupe_key=f"under_reserved:{zones.local_date(now):%Y-%m}:{describe(key)}"[:200],
         message=f"{describe(key)} was charged {charged} credits where {job.estimated_credits} "
         f"were reserved (job {job.id}); later estimates of it learn from this",
         balance_id=job.balance_id,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from ledger import accounting, audit, billing_zone, reports, teams
 from ledger.config import SettingsError, load_settings
 from ledger.db import Database
-from ledger.models import Balance, Job
+from ledger.models import Alert, Balance, Job
 from ledger.periods import parse_moment, period_bounds
 from ledger.zones import use_billing_zone
 
@@ -194,3 +195,31 @@ def test_moving_a_database_to_another_zone_keeps_its_money_and_passes_audit(
         assert [(r["day"], r["spent"]) for r in october.rows] == [("2026-10-31", 170)]
     with pytest.raises(SettingsError, match="keeps its days in America/Los_Angeles"):
         billing_zone.check(database, "UTC")
+
+
+def test_under_reserved_alerts_once_per_local_month(database: Database) -> None:
+    # 03:00Z on 1 December is still 30 November in Los Angeles: the same billing month as a
+    # charge at 20:00Z the day before, so one alert; 09:00Z (01:00 local) is December's.
+    billing_zone.adopt(database, LA)
+    use_billing_zone(LA)
+    with database.write() as session:
+        team = teams.create_team(session, "acme", budget_credits=10_000, now=utc("2026-11-20"))
+    priced = {"resolution": "720p", "audio": False, "basis": "table", "table_credits": 100}
+
+    def under_reserved_at(moment: str) -> list[str]:
+        with database.write() as session:
+            job = accounting.reserve(
+                session, team.id, 100, endpoint="image-to-video", kind="video",
+                model="kling-3.0", priced=priced, now=utc(moment),
+            )  # fmt: skip
+        with database.write() as session:
+            accounting.settle(session, job.id, 120, now=utc(moment))
+        with database.read() as session:
+            alerts = session.scalars(select(Alert).where(Alert.kind == "under_reserved"))
+            return sorted(alert.dedupe_key.split(":")[1] for alert in alerts)
+
+    assert under_reserved_at("2026-11-30T20:00") == ["2026-11"]
+    assert under_reserved_at("2026-12-01T03:00") == ["2026-11"]
+    assert under_reserved_at("2026-12-01T09:00") == ["2026-11", "2026-12"]
+    with database.read() as session:
+        assert audit.run(session).violations == []
