@@ -3,8 +3,8 @@
 
 Each sweep runs as one APScheduler job, never overlapping itself (``max_instances=1``), with
 missed runs coalesced; so do the webhook inbox's drain (every 0.25 s), the relay to teams, the
-account snapshots and the alert deliveries. Between sweeps the scheduler writes a heartbeat
-that ``/readyz`` checks.
+account snapshots, the alert deliveries and the hourly pruning of old webhook events. Between
+sweeps the scheduler writes a heartbeat that ``/readyz`` checks.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ledger.db import Database
 from ledger.models import WorkerBeat, utcnow
 from ledger.reconcile import Reconciler
 from ledger.upstream import Upstream
-from ledger.webhooks import inbox
+from ledger.webhooks import inbox, pruning
 from ledger.webhooks.relay import Relay
 
 log = logging.getLogger("ledger.scheduler")
@@ -118,6 +118,12 @@ def run_worker(settings: Settings) -> None:
                 log.info("webhooks: %s", report)
 
         _every(scheduler, "webhook-inbox", inbox.DRAIN_SECONDS, drain_webhooks)
+
+    def prune_webhooks() -> None:
+        if deleted := pruning.prune(database):
+            log.info("webhooks: %d events older than %d days pruned", deleted, pruning.KEEP.days)
+
+    _every(scheduler, "webhook-pruning", pruning.EVERY_SECONDS, prune_webhooks)
     relay: Relay | None = None
     if settings.webhook_secret and settings.secret_key:
         relay = Relay(database, settings.secret_key)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,8 +22,9 @@ import magic_hour
 import pytest
 from sqlalchemy import func, select
 
-from ledger.models import Alert, Entry, Job, WebhookEvent
-from ledger.webhooks import inbox
+from ledger import audit
+from ledger.models import Alert, Entry, Job, WebhookEvent, utcnow
+from ledger.webhooks import inbox, pruning
 from ledger.webhooks.relay import Relay
 from ledger.webhooks.signing import signed_headers
 from tests.support.service import ADMIN_TOKEN, Ledger
@@ -330,6 +332,44 @@ def test_a_team_that_chose_event_types_gets_only_those(hooked: Ledger, stack: Ex
             relay.close()
         [(_, body)] = receiver.at("/hook")
         assert json.loads(body)["type"] == "video.completed"
+
+
+def test_events_done_a_week_ago_are_pruned_and_a_late_repeat_moves_no_money(
+    hooked: Ledger, stack: ExitStack
+) -> None:
+    _, project_a = a_job(hooked, stack, "team-a")
+    _, project_b = a_job(hooked, stack, "team-b")
+    with receiving() as receiver:
+        register(hooked, "team-a", f"{receiver.url}/a")
+        register(hooked, "team-b", f"{receiver.url}/b")
+        receiver.script["/b"] = [500] * 100  # team b's receiver is down: its delivery stays owed
+        bodies = [event(project, credits=120) for project in (project_a, project_b)]
+        started = event(project_a, "video.started")
+        for body in (*bodies, started):
+            assert post(hooked, body, signed(body)).status_code == 200
+        assert inbox.drain(hooked.database).relayed == 3
+        relay = Relay(hooked.database, SERVER_KEY)
+        try:
+            relay_until(relay, lambda: len(receiver.at("/a")) == 2 and receiver.at("/b"), 5)
+        finally:
+            relay.close()
+
+    def deliveries(slug: str) -> list[str]:
+        listed = httpx.get(f"{hooked.url}/api/teams/{slug}/webhook/deliveries", headers=ADMIN)
+        return [item["status"] for item in listed.json()["items"]]
+
+    assert (deliveries("team-a"), deliveries("team-b")) == (["delivered"] * 2, ["pending"])
+    assert pruning.prune(hooked.database, now=utcnow() + timedelta(days=6)) == 0  # kept a week
+    assert pruning.prune(hooked.database, now=utcnow() + timedelta(days=8), batch=1) == 2
+    assert inbox_size(hooked) == 1  # team b's event: its delivery is still owed
+    assert (deliveries("team-a"), deliveries("team-b")) == ([], ["pending"])
+
+    # Magic Hour gives up after 24 hours; were it to repeat the event later, nothing is paid twice.
+    assert post(hooked, bodies[0], signed(bodies[0])).json()["outcome"] == "received"
+    assert inbox.drain(hooked.database).settled == 0
+    assert (hooked.balance("team-a").spent, hooked.balance("team-b").spent) == (120, 120)
+    with hooked.database.read() as session:
+        assert audit.run(session).violations == []
 
 
 def test_webhook_registration_is_the_admins_and_shows_its_secret_once(
