@@ -37,7 +37,7 @@ def chargeback_command(
     month's invoice (the credits at LEDGER_PLAN's bands, or LEDGER_USD_PER_CREDIT) in cents that
     add up to it; with --invoice-credits or --invoice-usd, an unattributed row shows what ledger
     did not see. The same numbers as GET /api/reports/chargeback."""
-    from ledger.cli import render_table
+    from ledger.cli_support import render_table
 
     try:
         first = chargeback.parse_month(month, "--month")

@@ -1,7 +1,8 @@
 """The ``ledger`` command line. Exit 0 on success, 1 on failure, 2 on bad usage.
 
 Every error is one line on stderr. Commands parse their arguments, call one service function in
-one unit of work, and print the outcome.
+one unit of work, and print the outcome. ``teams`` and ``keys`` are in :mod:`ledger.teams_cli`,
+what every command shares (the runtime, printing records) in :mod:`ledger.cli_support`.
 """
 
 from __future__ import annotations
@@ -11,65 +12,26 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
 
 import click
 from sqlalchemy.exc import OperationalError
 
-from ledger import accounting, audit, billing_zone, db, reports, teams
+from ledger import audit, billing_zone, db, reports, teams
 from ledger.chargeback_cli import chargeback_command
-from ledger.config import Settings, SettingsError, load_settings
+from ledger.cli_support import Runtime, cell, pass_runtime, print_records, render_table
+from ledger.config import SettingsError
 from ledger.errors import InvalidInput, LedgerError
-from ledger.models import ApiKey, Period, Team
 from ledger.periods import parse_moment
 from ledger.pricing import PricingError
 from ledger.pricing.cli import pricing_group
 from ledger.simulator.cli import simulator_command
+from ledger.teams_cli import keys_group, teams_group
 from ledger.webhooks.cli import webhook_group
-from ledger.zones import use_billing_zone, zone_name
+from ledger.zones import zone_name
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-
-
-@dataclass
-class Runtime:
-    """What commands share: the settings and the database, each made on first use (so that
-    ``--help`` works whatever the environment holds)."""
-
-    _settings: Settings | None = field(default=None, repr=False)
-    _database: db.Database | None = field(default=None, repr=False)
-    # The commands that run a ledger (worker) move the database to the billing time zone; the
-    # others only refuse to run in another zone than the database's (ledger.billing_zone).
-    adopt_zone: bool = False
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings()
-            use_billing_zone(self._settings.billing_timezone)
-        return self._settings
-
-    @property
-    def database(self) -> db.Database:
-        if self._database is None:
-            self._database = db.Database.of(self.settings)
-            db.ensure_schema(self._database)
-            if self.adopt_zone:
-                billing_zone.adopt(self._database, self.settings.billing_timezone)
-            else:
-                billing_zone.check(self._database, self.settings.billing_timezone)
-        return self._database
-
-    def close(self) -> None:
-        if self._database is not None:
-            self._database.dispose()
-
-
-pass_runtime = click.make_pass_decorator(Runtime)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -218,199 +180,6 @@ def db_current(runtime: Runtime) -> None:
         database.dispose()
 
 
-# -- teams -------------------------------------------------------------------------------------
-
-PERIOD_CHOICE = click.Choice([p.value for p in Period])
-CREDITS = click.IntRange(min=0, max=teams.MAX_CREDITS)
-POSITIVE_CREDITS = click.IntRange(min=1, max=teams.MAX_CREDITS)
-
-
-@cli.group("teams")
-def teams_group() -> None:
-    """Teams: the budget holders."""
-
-
-@teams_group.command("create")
-@click.argument("slug")
-@click.option("--budget", type=CREDITS, required=True, help="Credits per period.")
-@click.option("--period", type=PERIOD_CHOICE, default=Period.MONTH.value, show_default=True)
-@click.option("--name", help="Display name (default: the slug).")
-@click.option("--max-per-request", type=POSITIVE_CREDITS, help="Largest single hold allowed.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_runtime
-def teams_create(
-    runtime: Runtime,
-    slug: str,
-    budget: int,
-    period: str,
-    name: str | None,
-    max_per_request: int | None,
-    as_json: bool,
-) -> None:
-    """Create team SLUG with a budget of N credits per period."""
-    with runtime.database.write() as session:
-        team = teams.create_team(
-            session,
-            slug,
-            budget_credits=budget,
-            period=period,
-            name=name,
-            max_credits_per_request=max_per_request,
-        )
-        view = _team_view(session, team)
-    _print_records([view], as_json, single=True)
-
-
-@teams_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_runtime
-def teams_list(runtime: Runtime, as_json: bool) -> None:
-    """List teams with their current balance."""
-    with runtime.database.read() as session:
-        views = [_team_view(session, team) for team in teams.list_teams(session)]
-    _print_records(views, as_json)
-
-
-@teams_group.command("show")
-@click.argument("slug")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_runtime
-def teams_show(runtime: Runtime, slug: str, as_json: bool) -> None:
-    """Show one team and its balance for the current period."""
-    with runtime.database.read() as session:
-        view = _team_view(session, teams.get_team(session, slug))
-    _print_records([view], as_json, single=True)
-
-
-@teams_group.command("update")
-@click.argument("slug")
-@click.option("--budget", type=CREDITS, help="New budget per period (applies at once).")
-@click.option("--period", type=PERIOD_CHOICE, help="New period (applies at once).")
-@click.option("--name", help="New display name.")
-@click.option("--max-per-request", type=POSITIVE_CREDITS, help="Largest single hold allowed.")
-@click.option("--no-max-per-request", is_flag=True, help="Remove the per-request cap.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_runtime
-def teams_update(
-    runtime: Runtime,
-    slug: str,
-    budget: int | None,
-    period: str | None,
-    name: str | None,
-    max_per_request: int | None,
-    no_max_per_request: bool,
-    as_json: bool,
-) -> None:
-    """Change team SLUG's budget, period, name or cap. History is never rewritten."""
-    if max_per_request is not None and no_max_per_request:
-        raise click.UsageError("--max-per-request and --no-max-per-request exclude each other")
-    changes: dict[str, Any] = {}
-    if budget is not None:
-        changes["budget_credits"] = budget
-    if period is not None:
-        changes["period"] = period
-    if name is not None:
-        changes["name"] = name
-    if max_per_request is not None or no_max_per_request:
-        changes["max_credits_per_request"] = max_per_request
-    if not changes:
-        raise click.UsageError("nothing to change: give at least one option")
-    with runtime.database.write() as session:
-        team = teams.update_team(session, slug, **changes)
-        view = _team_view(session, team)
-    _print_records([view], as_json, single=True)
-
-
-@teams_group.command("adjust")
-@click.argument("slug")
-@click.option(
-    "--credits",
-    type=click.IntRange(min=-teams.MAX_CREDITS, max=teams.MAX_CREDITS),
-    required=True,
-    help="Credits to add; negative to remove.",
-)
-@click.option("--reason", required=True, help="Why (kept in the journal).")
-@pass_runtime
-def teams_adjust(runtime: Runtime, slug: str, credits: int, reason: str) -> None:
-    """Correct SLUG's current period by --credits (a journal entry, never an edit)."""
-    with runtime.database.write() as session:
-        team = teams.get_team(session, slug)
-        entry = accounting.adjust(session, team, credits, teams.validate_reason(reason))
-        available = accounting.balance_of(session, team).available
-    click.echo(f"entry {entry.id}: {credits:+d} credits for {slug}; available now {available}")
-
-
-def _team_view(session: Any, team: Team) -> dict[str, Any]:
-    balance = accounting.balance_of(session, team)
-    return {
-        "slug": team.slug,
-        "name": team.name,
-        "period": team.period,
-        "budget": team.budget_credits,
-        "max_credits_per_request": team.max_credits_per_request,
-        "period_start": balance.period_start,
-        "held": balance.held,
-        "spent": balance.spent,
-        "adjustments": balance.adjustments,
-        "available": balance.available,
-    }
-
-
-# -- keys --------------------------------------------------------------------------------------
-
-
-@cli.group("keys")
-def keys_group() -> None:
-    """Team keys: what a team's code uses as its Magic Hour token."""
-
-
-@keys_group.command("create")
-@click.argument("slug")
-@click.option("--label", help="What the key is for.")
-@click.option("--max-per-request", type=POSITIVE_CREDITS, help="Largest single hold allowed.")
-@pass_runtime
-def keys_create(
-    runtime: Runtime, slug: str, label: str | None, max_per_request: int | None
-) -> None:
-    """Create a key for team SLUG. The key is printed this once and never stored."""
-    with runtime.database.write() as session:
-        new = teams.create_key(session, slug, label=label, max_credits_per_request=max_per_request)
-    click.echo(new.secret)
-    click.echo(f"id {new.key.id}; this is the only time the key is shown", err=True)
-
-
-@keys_group.command("list")
-@click.argument("slug")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_runtime
-def keys_list(runtime: Runtime, slug: str, as_json: bool) -> None:
-    """List team SLUG's keys (prefixes only, never the secrets)."""
-    with runtime.database.read() as session:
-        views = [_key_view(key) for key in teams.list_keys(session, slug)]
-    _print_records(views, as_json)
-
-
-@keys_group.command("revoke")
-@click.argument("key_id", metavar="ID")
-@pass_runtime
-def keys_revoke(runtime: Runtime, key_id: str) -> None:
-    """Revoke key ID at once."""
-    with runtime.database.write() as session:
-        key = teams.revoke_key(session, key_id)
-    click.echo(f"key {key.id} ({key.prefix}...) revoked")
-
-
-def _key_view(key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "prefix": key.prefix,
-        "label": key.label,
-        "max_credits_per_request": key.max_credits_per_request,
-        "created_at": key.created_at,
-        "revoked_at": key.revoked_at,
-    }
-
-
 # -- reports -----------------------------------------------------------------------------------
 
 
@@ -471,7 +240,7 @@ def report_command(
         click.echo(report.as_csv(), nl=False)
     else:
         zone = zone_name()
-        click.echo(f"spend from {_cell(report.start)} to {_cell(report.end)} UTC ({zone} days)")
+        click.echo(f"spend from {cell(report.start)} to {cell(report.end)} UTC ({zone} days)")
         click.echo(render_table([*report.rows, report.total_row()]))
         forecasts = dict(report.forecast)
         if isinstance(report.totals.get("forecast"), reports.Forecast):
@@ -502,7 +271,7 @@ def drift_command(runtime: Runtime, start: str | None, end: str | None, as_json:
         raise click.UsageError(exc.message) from None
     with runtime.database.read() as session:
         found = drift.drift(session, *window)
-    _print_records([found.as_json()], as_json, single=True)
+    print_records([found.as_json()], as_json, single=True)
 
 
 # -- audit -------------------------------------------------------------------------------------
@@ -522,52 +291,12 @@ def audit_command(runtime: Runtime) -> None:
     click.echo(f"audit passed: {report.summary()}")
 
 
-# -- output ------------------------------------------------------------------------------------
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return value
-
-
-def _print_records(records: Sequence[dict[str, Any]], as_json: bool, single: bool = False) -> None:
-    if as_json:
-        data = [{k: _jsonable(v) for k, v in r.items()} for r in records]
-        click.echo(json.dumps(data[0] if single else data, indent=2))
-        return
-    if single:
-        record = records[0]
-        width = max(map(len, record))
-        for name, value in record.items():
-            click.echo(f"{name:<{width}}  {_cell(value)}")
-        return
-    click.echo(render_table(records))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
-
-
-def render_table(records: Iterable[dict[str, Any]]) -> str:
-    rows = [{k: _cell(v) for k, v in r.items()} for r in records]
-    if not rows:
-        return "(none)"
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
 cli.add_command(simulator_command)
 cli.add_command(chargeback_command)
 cli.add_command(pricing_group)
 teams_group.add_command(webhook_group)
+cli.add_command(teams_group)
+cli.add_command(keys_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -339,7 +339,7 @@ def _open_jobs(http: httpx.Client, url: str, admin: dict[str, str]) -> int:
 
 
 def print_numbers(tour: Tour, http: httpx.Client, url: str, admin: dict[str, str]) -> None:
-    from ledger.cli import render_table
+    from ledger.cli_support import render_table
 
     with tour.step("balances") as notes:
         teams = http.get(f"{url}/api/teams", headers=admin).json()["items"]

@@ -43,7 +43,7 @@ def pricing_group() -> None:
 @click.pass_obj
 def pricing_show(runtime: Any, as_json: bool) -> None:
     """Every rate of the table for LEDGER_PLAN, then the prices learned in the last 30 days."""
-    from ledger.cli import render_table
+    from ledger.cli_support import render_table
 
     prices = _pricer(runtime)
     rows = _rates(prices.table)
