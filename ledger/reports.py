@@ -6,11 +6,9 @@ dimensions. Each row carries ``jobs`` (how many), ``held`` (credits in their ope
 ``spent`` (settled charges, overruns included) and ``released`` (credits that went from held
 back to available), and ``usd`` when credits have a price (a flat one, or the plan's bands).
 
-Whole days (in the billing time zone, :mod:`ledger.zones`) are read from ``spend_rollups``; the
-parts of a window that do not cover a whole day, and every grouping by tag, are read from
-``jobs`` (whose ``held_credits``, ``charged_credits`` and ``released_credits`` say the same per
-job). Both are kept in step with
-the journal by the accounting core and checked against it by ``ledger audit``.
+The sums come from ``spend_rollups`` for whole days and from ``jobs`` for the rest
+(:mod:`ledger.report_sums`); both are kept in step with the journal by the accounting core and
+checked against it by ``ledger audit``.
 """
 
 from __future__ import annotations
@@ -22,40 +20,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Date,
-    Interval,
-    Table,
-    and_,
-    func,
-    literal,
-    or_,
-    select,
-    type_coerce,
-)
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger import accounting
+from ledger import accounting, report_sums
 from ledger.errors import InvalidInput
-from ledger.models import Job, SpendRollup, Team, utcnow
+from ledger.models import Team, utcnow
 from ledger.periods import parse_moment as parse_moment  # the one parser of window bounds
 from ledger.pricing import bands
-from ledger.zones import (
-    billing_zone,
-    ceil_to_day,
-    day_start,
-    local_date,
-    local_midnight,
-    next_month,
-    zone_name,
-)
+from ledger.report_sums import MEASURES
+from ledger.zones import day_start, local_date, local_midnight, next_month, zone_name
 
 DIMENSIONS = ("team", "day", "week", "month", "endpoint", "model", "key")
 TAG_PREFIX = "tag:"
-MEASURES = ("jobs", "held", "spent", "released")
 DEFAULT_GROUP_BY = ("team",)
 MAX_DIMENSIONS = 10
 # The same rule as the proxy's X-Ledger-Tags keys.
@@ -73,9 +52,6 @@ _SOURCE = {
 BURN_WINDOW_DAYS = 7
 # Beyond this a projection means nothing (and would not fit a date).
 _HORIZON_DAYS = 36_500
-
-_rollups = cast(Table, SpendRollup.__table__)
-_jobs = cast(Table, Job.__table__)
 
 
 # -- input -------------------------------------------------------------------------------------
@@ -235,7 +211,7 @@ def spend_report(
     tags = [d[len(TAG_PREFIX) :] for d in group_by if d.startswith(TAG_PREFIX)]
     dimensions = {_SOURCE[d] for d in group_by if d in _SOURCE}
     sources = sorted(dimensions | ({"day"} if banded else set()))
-    sums = _sums(session, start, end, sources=sources, tags=tags, team_id=team_id)
+    sums = report_sums.sums(session, start, end, sources=sources, tags=tags, team_id=team_id)
     slugs: dict[int, str] = {i: s for i, s in session.execute(select(Team.id, Team.slug))}
 
     grouped: dict[tuple[Any, ...], list[int]] = {}
@@ -306,7 +282,8 @@ def month_rates(session: Session, months: Iterable[date], plan: str) -> dict[dat
     rates = {}
     for month in months:
         first, after = local_midnight(month), local_midnight(next_month(month))
-        spent = _sums(session, first, after, sources=[], tags=[], team_id=None).get((), [0] * 4)
+        everyone = report_sums.sums(session, first, after, sources=[], tags=[], team_id=None)
+        spent = everyone.get((), [0] * len(MEASURES))
         credits = spent[MEASURES.index("spent")]
         rates[month] = (
             bands.banded_usd(credits, plan) / credits if credits else bands.RATES[plan][0]
@@ -340,159 +317,6 @@ def _dimension_value(dimension: str, values: dict[str, Any], slugs: dict[int, st
             return value or None
 
 
-# -- sums --------------------------------------------------------------------------------------
-
-
-def _sums(
-    session: Session,
-    start: datetime,
-    end: datetime,
-    *,
-    sources: list[str],
-    tags: list[str],
-    team_id: int | None,
-) -> dict[tuple[Any, ...], list[int]]:
-    """``jobs, held, spent, released`` per distinct value of the ``sources`` columns (and tags)
-    over the jobs created in ``[start, end)``."""
-    sums: dict[tuple[Any, ...], list[int]] = {}
-
-    def add(rows: Iterable[Any], *, from_rollups: bool) -> None:
-        for row in rows:
-            key = tuple(row[: len(row) - len(MEASURES)])
-            if from_rollups:  # '' means none, as in jobs
-                key = tuple(None if v == "" else v for v in key)
-            into = sums.setdefault(key, [0] * len(MEASURES))
-            for i, amount in enumerate(row[len(row) - len(MEASURES) :]):
-                into[i] += int(amount or 0)
-
-    first_midnight = ceil_to_day(start)
-    last_midnight = day_start(end)
-    if tags or first_midnight >= last_midnight:
-        add(_from_jobs(session, [(start, end)], sources, tags, team_id), from_rollups=False)
-        return sums
-    add(
-        _from_rollups(
-            session, local_date(first_midnight), local_date(last_midnight), sources, team_id
-        ),
-        from_rollups=True,
-    )
-    edges = [(a, b) for a, b in ((start, first_midnight), (last_midnight, end)) if a < b]
-    if edges:
-        add(_from_jobs(session, edges, sources, tags, team_id), from_rollups=False)
-    return sums
-
-
-def _from_rollups(
-    session: Session, first: date, end: date, sources: list[str], team_id: int | None
-) -> Iterable[Any]:
-    columns = [_rollups.c[s] for s in sources]
-    query = select(*columns, *(func.sum(_rollups.c[m]) for m in MEASURES)).where(
-        _rollups.c.day >= first, _rollups.c.day < end
-    )
-    if team_id is not None:
-        query = query.where(_rollups.c.team_id == team_id)
-    if columns:
-        query = query.group_by(*columns)
-    return session.execute(query).all()
-
-
-def _from_jobs(
-    session: Session,
-    windows: list[tuple[datetime, datetime]],
-    sources: list[str],
-    tags: list[str],
-    team_id: int | None,
-) -> Iterable[Any]:
-    if "day" not in sources:
-        return _jobs_query(session, windows, [_jobs.c[s] for s in sources], tags, team_id).all()
-    # The local day of a job, in SQL, as its UTC time plus the zone's offset: one query per
-    # stretch of days with one offset; a day when the clocks change is a query of its own.
-    at = sources.index("day")
-    others = [_jobs.c[s] for s in sources if s != "day"]
-    rows: list[Any] = []
-    for first, after, offset, day in _day_pieces(session, windows, team_id):
-        if day is None:
-            columns = [*others[:at], _shifted_day(session, offset), *others[at:]]
-            rows += _jobs_query(session, [(first, after)], columns, tags, team_id)
-        else:
-            found = _jobs_query(session, [(first, after)], others, tags, team_id)
-            rows += [(*row[:at], day, *row[at:]) for row in found]
-    return rows
-
-
-def _jobs_query(
-    session: Session,
-    windows: list[tuple[datetime, datetime]],
-    columns: Sequence[ColumnElement[Any]],
-    tags: list[str],
-    team_id: int | None,
-) -> Any:
-    columns = [*columns, *(Job.tags[tag].as_string() for tag in tags)]
-    query = select(
-        *columns,
-        func.count(),
-        func.sum(_jobs.c.held_credits),
-        func.sum(func.coalesce(_jobs.c.charged_credits, 0)),
-        func.sum(_jobs.c.released_credits),
-    ).where(or_(*(and_(Job.created_at >= a, Job.created_at < b) for a, b in windows)))
-    if team_id is not None:
-        query = query.where(_jobs.c.team_id == team_id)
-    if columns:
-        query = query.group_by(*columns)
-    return session.execute(query)
-
-
-def _day_pieces(
-    session: Session, windows: list[tuple[datetime, datetime]], team_id: int | None
-) -> list[tuple[datetime, datetime, timedelta, date | None]]:
-    """``windows`` cut into ``(from, to, offset, None)`` where every job's local day is its UTC
-    time plus ``offset``, and ``(from, to, _, day)`` for a day when the offset changes. Only
-    the stretch between the first and the last job in a window is cut (a window may span
-    centuries; the jobs do not)."""
-    zone = billing_zone()
-    pieces: list[tuple[datetime, datetime, timedelta, date | None]] = []
-    for start, end in windows:
-        span = select(func.min(Job.created_at), func.max(Job.created_at)).where(
-            Job.created_at >= start, Job.created_at < end
-        )
-        if team_id is not None:
-            span = span.where(Job.team_id == team_id)
-        first, last = session.execute(span).one()
-        if first is None:
-            continue
-        day = local_date(first)
-        while True:
-            begins, ends = local_midnight(day), local_midnight(day + timedelta(days=1))
-            piece_start, piece_end = max(begins, start), min(ends, end)
-            offset = begins.astimezone(zone).utcoffset() or timedelta(0)
-            last_offset = (ends - timedelta(microseconds=1)).astimezone(zone).utcoffset()
-            if offset != last_offset:
-                pieces.append((piece_start, piece_end, offset, day))
-            elif pieces and pieces[-1][1] == piece_start and pieces[-1][2:] == (offset, None):
-                pieces[-1] = (pieces[-1][0], piece_end, offset, None)
-            else:
-                pieces.append((piece_start, piece_end, offset, None))
-            if ends > last or ends >= end:
-                break
-            day += timedelta(days=1)
-    return pieces
-
-
-def _shifted_day(session: Session, offset: timedelta) -> ColumnElement[date]:
-    """The date of a job's creation shifted by ``offset``, in SQL (SQLite stores UTC as naive
-    text)."""
-    if session.get_bind().dialect.name == "postgresql":
-        moment: ColumnElement[Any] = func.timezone("UTC", _jobs.c.created_at)
-        if offset:
-            moment = moment + literal(offset, Interval())
-        day = func.date(moment)
-    elif offset:
-        day = func.date(_jobs.c.created_at, f"{int(offset.total_seconds()):+d} seconds")
-    else:
-        day = func.date(_jobs.c.created_at)
-    return type_coerce(day, Date()).label("day")
-
-
 # -- forecast ----------------------------------------------------------------------------------
 
 
@@ -510,7 +334,7 @@ def forecasts(
     today = day_start(now)
     start = local_midnight(local_date(now) - timedelta(days=BURN_WINDOW_DAYS))
     only = teams[0].id if len(teams) == 1 else None
-    sums = _sums(session, start, today, sources=["team_id"], tags=[], team_id=only)
+    sums = report_sums.sums(session, start, today, sources=["team_id"], tags=[], team_id=only)
     result = {}
     for team in teams:
         _, held, spent, _ = sums.get((team.id,), [0, 0, 0, 0])
