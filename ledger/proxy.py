@@ -16,16 +16,16 @@ not reachable (not sent)    released                          502 ``upstream_err
 =========================  ================================  ==========================
 
 Nothing here knows about Flask: the web layer parses the HTTP request, calls one method, and
-turns the :class:`Reply` (or a :class:`~ledger.errors.LedgerError`) into a response.
+turns the :class:`Reply` (or a :class:`~ledger.errors.LedgerError`) into a response. What a call
+brings is checked by :mod:`ledger.proxy_input`; how a refused call's hold ends is
+:mod:`ledger.proxy_ends`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, cast
 from urllib.parse import quote
@@ -52,8 +52,15 @@ from ledger.pricing import Estimate
 from ledger.pricing.pricer import Pricer
 from ledger.proxy_ends import RESOLVED_FLAGS, Enders
 from ledger.proxy_ends import replay_of_outcome as _replay_of_outcome
+from ledger.proxy_input import (
+    bearer,
+    check_idempotency_key,
+    hash_of_request,
+    identified,
+    parse_json_object,
+    parse_tags,
+)
 from ledger.telemetry import UPSTREAM_ERRORS
-from ledger.text import refuse_lone_surrogates
 from ledger.upstream import Upstream, UpstreamReply, UpstreamUnknown, UpstreamUnreachable
 from ledger.upstream_credits import CreditWatch, upstream_message
 
@@ -61,10 +68,6 @@ log = logging.getLogger("ledger.proxy")
 
 TERMINAL_STATUSES = ("complete", "error", "canceled")
 PROJECT_KINDS = ("video", "image", "audio")
-MAX_IDEMPOTENCY_KEY = 255
-MAX_TAGS = 20
-_TAG_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_PRINTABLE = re.compile(r"[\x20-\x7e]+")
 JSON = {"content-type": "application/json"}
 
 
@@ -118,9 +121,9 @@ class Proxy:
 
     def authenticate(self, authorization: str | None) -> Caller:
         """The caller's team key from ``Authorization: Bearer <key>``, or :class:`Unauthorized`."""
-        secret = _bearer(authorization)
+        secret = bearer(authorization)
         with self.database.read() as session:
-            return _identified(teams.identify(session, secret))
+            return identified(teams.identify(session, secret))
 
     # -- creates ------------------------------------------------------------------------------
 
@@ -139,7 +142,7 @@ class Proxy:
         The key is checked inside the transaction that takes the hold (one transaction for
         both, on the hot path); a stranger still hears 401 before anything about the body.
         """
-        secret = _bearer(authorization)
+        secret = bearer(authorization)
         try:
             kind = self.pricing.kind_of(endpoint)
             if kind is None:
@@ -154,7 +157,7 @@ class Proxy:
         if dry_run:
             return self._dry_run(self.authenticate(authorization), estimate)
 
-        request_hash = _request_hash(endpoint, body) if idempotency_key else None
+        request_hash = hash_of_request(endpoint, body) if idempotency_key else None
         if idempotency_key and request_hash:
             replay = self._replay(self.authenticate(authorization), idempotency_key, request_hash)
             if replay is not None:
@@ -377,7 +380,7 @@ class Proxy:
         """The caller's key and its team's job for a project: :class:`Unauthorized` for a key
         that is not live, :class:`NotFound` for a project that is not that team's. One read
         (:mod:`ledger.project_owner`): polls are most of the traffic."""
-        owned = project_owner.find(self.database, _bearer(authorization), kind, project_id)
+        owned = project_owner.find(self.database, bearer(authorization), kind, project_id)
         if owned is None:
             self.authenticate(authorization)  # a stranger hears 401; a team, that it is not its
             raise NotFound("no such project")
@@ -461,84 +464,7 @@ class Proxy:
             raise UpstreamOutcomeUnknown(f"Magic Hour did not answer ({exc})") from None
 
 
-# -- parsing -----------------------------------------------------------------------------------
-
-
-def _bearer(authorization: str | None) -> str:
-    scheme, _, secret = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthorized("missing team key: send Authorization: Bearer mhl_...")
-    return secret.strip()
-
-
-def _identified(found: Caller | None) -> Caller:
-    if found is None:
-        raise Unauthorized("unknown or revoked team key")
-    return found
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """The request body as a JSON object, or InvalidInput. NaN and Infinity are refused, and so
-    is text that is not Unicode (a lone surrogate, which no database column can hold)."""
-    try:
-        document = json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
-        raise InvalidInput("the request body must be a JSON object") from None
-    if not isinstance(document, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    # A surrogate can only come from a \u escape or from bytes that are not UTF-8 (which
-    # json.loads lets through): most bodies have neither and need no walk.
-    if b"\\u" in raw or b"\xed" in raw:
-        refuse_lone_surrogates(document)
-    return document
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_tags(header: str | None) -> dict[str, str]:
-    """``X-Ledger-Tags: key=value,key=value`` as a dict; InvalidInput if malformed."""
-    if header is None or not header.strip():
-        return {}
-    tags: dict[str, str] = {}
-    for item in header.split(","):
-        name, equals, value = item.partition("=")
-        name, value = name.strip(), value.strip()
-        if not equals or not _TAG_KEY.fullmatch(name):
-            raise InvalidInput(
-                "X-Ledger-Tags must be key=value pairs separated by commas; keys are 1-64 of "
-                "A-Z a-z 0-9 _ . : -"
-            )
-        if len(value) > 200 or (value and not _PRINTABLE.fullmatch(value)):
-            raise InvalidInput(f"X-Ledger-Tags: the value of {name!r} must be printable, <= 200")
-        tags[name] = value
-    if len(tags) > MAX_TAGS:
-        raise InvalidInput(f"X-Ledger-Tags: at most {MAX_TAGS} tags")
-    return tags
-
-
-def check_idempotency_key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not (0 < len(value) <= MAX_IDEMPOTENCY_KEY) or not _PRINTABLE.fullmatch(value):
-        raise InvalidInput(
-            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters"
-        )
-    return value
-
-
-def parse_flag(value: str | None, name: str) -> bool:
-    if value is None or value.strip().lower() in ("", "false", "0", "no"):
-        return False
-    if value.strip().lower() in ("true", "1", "yes"):
-        return True
-    raise InvalidInput(f"{name} must be true or false")
-
-
-def _request_hash(endpoint: str, body: dict[str, Any]) -> str:
-    canonical = json.dumps([endpoint, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+# -- answers -----------------------------------------------------------------------------------
 
 
 def _created(document: Any) -> tuple[str | None, int | None]:

@@ -102,7 +102,7 @@ def _number(value: Any) -> str:
 @click.pass_obj
 def pricing_quote(runtime: Any, endpoint: str, body_json: str) -> None:
     """The estimate for POST /v1/ENDPOINT with BODY_JSON, as the proxy would hold it."""
-    from ledger.proxy import parse_json_object
+    from ledger.proxy_input import parse_json_object
 
     try:
         body = parse_json_object(body_json.encode())

@@ -21,7 +21,7 @@ from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from ledger.models import Job, Team, utcnow
 from ledger.periods import parse_moment
 from ledger.pricing import learning
-from ledger.proxy import parse_json_object
+from ledger.proxy_input import parse_json_object
 from ledger.reconcile import resolve_unknown
 from ledger.webhooks import bypass
 

@@ -9,7 +9,8 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 
 from ledger.errors import LedgerError, NotProxied
-from ledger.proxy import PROJECT_KINDS, Caller, Proxy, Reply, parse_flag
+from ledger.proxy import PROJECT_KINDS, Caller, Proxy, Reply
+from ledger.proxy_input import parse_flag
 from ledger.telemetry import PROXY_REQUESTS
 
 log = logging.getLogger("ledger.access")

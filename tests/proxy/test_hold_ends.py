@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from ledger import accounting, teams
 from ledger.accounting import holds
 from ledger.models import Job, JobStatus, utcnow
-from ledger.proxy import _request_hash
+from ledger.proxy_input import hash_of_request
 from ledger.reconcile import Reconciler, resolve_unknown
 from ledger.upstream import Upstream
 from tests.support.service import UPSTREAM_TOKEN, Ledger
@@ -59,7 +59,7 @@ def crashed_request(ledger: Ledger, key_name: str) -> str:
             endpoint="image-to-video",
             kind="video",
             idempotency_key=key_name,
-            request_hash=_request_hash("image-to-video", dict(CREATE)),
+            request_hash=hash_of_request("image-to-video", dict(CREATE)),
         )
         return job.id
 
