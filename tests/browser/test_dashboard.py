@@ -133,6 +133,13 @@ def test_an_admin_sees_every_team_with_the_api_s_numbers(
     shown_bypass = page.locator('#summary [data-total="bypass"]')
     expect(shown_bypass.locator("dd")).to_have_text(f"{bypass['credits']:,}")
     expect(shown_bypass.locator("dt")).to_have_text("Bypass spend (1 project)")
+    # and the account's own alerts, which no team card shows
+    account = [a for a in alerts if a["team"] is None]
+    assert [a["kind"] for a in account] == ["bypass"]
+    expect(page.locator("#account")).to_be_visible()
+    expect(page.locator("#account [data-alert]")).to_have_count(1)
+    expect(page.locator("#account [data-alert]")).to_contain_text(account[0]["message"])
+    expect(page.locator('[data-team="design"] h4').nth(0)).to_have_text("Spend per day (UTC)")
 
     # untrusted text stays text
     expect(page.locator('[data-team="ops"] .name')).to_have_text(HOSTILE_NAME)
@@ -172,6 +179,7 @@ def test_the_date_range_and_the_team_re_query_the_report_and_the_csv_is_the_repo
     page.get_by_label("Team", exact=True).select_option("design")
     wait_for_report(page, first, today.isoformat(), team="design")
     expect(page.locator("[data-team]")).to_have_count(1)
+    expect(page.locator("#account")).to_be_hidden()  # one team's view: not the account's
     report = api_report(service, first, today.isoformat(), team="design")
     assert shown_totals(page) == {m: report["totals"][m] for m in MEASURES}
     assert {r["team"] for r in report["rows"]} == {"design"} and len(report["rows"]) > 30

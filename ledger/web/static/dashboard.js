@@ -269,6 +269,8 @@
         unknown: group(unknown.items, "team"),
         unknownMore: unknown.more,
         alerts: group(alerts.items, "team"),
+        // account-wide alerts have no team (a team filter asks for that team's alerts only)
+        accountAlerts: alerts.items.filter((alert) => alert.team === null),
         report,
         bypass: drift ? drift.bypass : null,
       };
@@ -313,6 +315,7 @@
     const { query, report } = shown;
     const rowsByTeam = group(report.rows, "team");
     renderSummary();
+    renderAccount();
     const cards = shown.teams.map((team) => teamCard(team, rowsByTeam.get(team.slug) || []));
     $("teams").replaceChildren(
       ...(cards.length ? cards : [el("p", { class: "none", text: "No teams yet: create one with ledger teams create." })]),
@@ -361,6 +364,12 @@
     );
   }
 
+  function renderAccount() {
+    const alerts = shown.accountAlerts;
+    $("account").hidden = !alerts.length;
+    $("account-alerts").replaceChildren(...(alerts.length ? [alertsList(alerts, null)] : []));
+  }
+
   function teamCard(team, rows) {
     const balance = team.balance || {};
     const card = el("article", { class: "team", "data-team": team.slug, "aria-label": "Team " + team.slug });
@@ -403,7 +412,8 @@
     card.append(facts);
 
     const chart = el("div", { class: "chart", "data-chart-for": team.slug });
-    card.append(el("div", {}, el("h4", { text: "Spend per day (UTC)" }), chart));
+    const zone = el("span", { class: "zone-name", text: shown.report.time_zone || "UTC" });
+    card.append(el("div", {}, el("h4", {}, "Spend per day (", zone, ")"), chart));
 
     const open = shown.open.get(team.slug) || [];
     const unknown = shown.unknown.get(team.slug) || [];
@@ -502,8 +512,8 @@
     return el("div", {}, heading, body);
   }
 
-  function alertsList(alerts) {
-    const heading = el("h4", { text: "Recent alerts" });
+  function alertsList(alerts, title = "Recent alerts") {
+    const heading = title ? el("h4", { text: title }) : null;
     if (!alerts.length) return el("div", {}, heading, el("p", { class: "none", text: "No alerts." }));
     const list = el("ul", { class: "items" });
     for (const alert of alerts.slice(0, ALERTS_SHOWN)) {
