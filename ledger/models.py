@@ -475,6 +475,9 @@ class RelayDelivery(Base):
         UniqueConstraint("team_id", "event_id"),
         Index("ix_relay_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_relay_deliveries_team_id_id", "team_id", "id"),
+        # An event's deliveries: what pruning reads and deletes, and PostgreSQL's check that
+        # no delivery still refers to an event being deleted.
+        Index("ix_relay_deliveries_event_id", "event_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
