@@ -56,11 +56,11 @@ def bench_app(name: str) -> Flask:
 
 
 def create_app(upstream_url: str, per_thread: bool = False) -> Flask:
-    shared = upstream_client(upstream_url, "passthrough")
+    shared = None if per_thread else upstream_client(upstream_url, "passthrough")
     local = threading.local()
 
     def client() -> httpx.Client:
-        if not per_thread:
+        if shared is not None:
             return shared
         if not hasattr(local, "client"):
             local.client = upstream_client(upstream_url, "passthrough")
