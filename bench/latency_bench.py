@@ -17,7 +17,8 @@ bench/mixload.py: every client does what the official SDK's ``generate()`` does 
 poll the project every 0.5 s until it is done), plus two clients reading the ledger API every
 0.25 s (ledger only). Reported: requests/s, p50/p99 of creates and polls, errors, the RSS of each
 server worker (the largest seen during the run) and, from two short runs of one kind of call
-each, the servers' CPU per create and per project GET. The variants take turns, ``--rounds``
+each, the servers' CPU per create and per project GET (for PostgreSQL, its server processes'
+too: on these shared cores their CPU is the proxy's loss). The variants take turns, ``--rounds``
 times over (the machine's other work moves throughput by a third from minute to minute), and
 each target is judged by the median of its rounds' ratios.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -55,6 +57,7 @@ from proxy_bench import (
     start_server,
     use_code,
 )
+from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
 MIXLOAD = HERE / "mixload.py"
@@ -79,6 +82,8 @@ class Variant:
     runs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # clients -> per round
     rss_mb: dict[int, float] = field(default_factory=dict)  # clients -> largest worker RSS
     cpu_ms: dict[str, float] = field(default_factory=dict)  # create / poll -> CPU ms per call
+    database: str | None = None  # a PostgreSQL database's name: its server processes' CPU too
+    database_cpu_ms: dict[str, float] = field(default_factory=dict)
 
 
 def start_simulator(stack: ExitStack, workdir: Path, args: argparse.Namespace) -> Server:
@@ -156,16 +161,47 @@ def measure_cpu(variant: Variant, simulator_url: str) -> None:
         return
     for kind in ("create", "poll"):
         reset_simulator(simulator_url)
-        before = group_cpu_seconds(variant.group)
+        before = group_cpu_seconds(variant.group), database_cpu_seconds(variant.database)
         result = mixload(variant, CPU_CLIENTS, CPU_SECONDS, 0.0, "--only", kind)
-        used = group_cpu_seconds(variant.group) - before
-        calls = result["kinds"].get(kind, {}).get("requests", 0)
-        variant.cpu_ms[kind] = used / max(calls, 1) * 1e3
+        used = group_cpu_seconds(variant.group) - before[0]
+        used_by_database = database_cpu_seconds(variant.database) - before[1]
+        calls = max(result["kinds"].get(kind, {}).get("requests", 0), 1)
+        variant.cpu_ms[kind] = used / calls * 1e3
+        if variant.database:
+            variant.database_cpu_ms[kind] = used_by_database / calls * 1e3
+    in_database = ""
+    if variant.database_cpu_ms:
+        in_database = (
+            f"; PostgreSQL's server processes {variant.database_cpu_ms['create']:.2f} ms and "
+            f"{variant.database_cpu_ms['poll']:.2f} ms"
+        )
     print(
         f"  {variant.name:<18} CPU per create {variant.cpu_ms['create']:.2f} ms, "
-        f"per project GET {variant.cpu_ms['poll']:.2f} ms",
+        f"per project GET {variant.cpu_ms['poll']:.2f} ms{in_database}",
         flush=True,
     )
+
+
+def database_cpu_seconds(database: str | None) -> float:
+    """User + system CPU time of the live PostgreSQL server processes serving ``database``
+    (their command lines read ``postgres: [CLUSTER:] USER DATABASE HOST ...``); 0 without one."""
+    if database is None:
+        return 0.0
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split()
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        if not words or words[0] != b"postgres:":
+            continue
+        rest = words[2:] if len(words) > 1 and words[1].endswith(b":") else words[1:]
+        if len(rest) >= 2 and rest[1] == database.encode():
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def total(
@@ -220,7 +256,10 @@ def start_ledger(
     ]
     server = start_server(stack, f"ledger-{kind}", argv, "/readyz", port, env=env, workdir=workdir)
     key = create_team(env, workdir, "hot", BUDGET)
-    return Variant(f"ledger {kind}", server.url, key, server.process.pid, "bench-admin-token")
+    variant = Variant(f"ledger {kind}", server.url, key, server.process.pid, "bench-admin-token")
+    if database_url.startswith("postgresql"):
+        variant.database = make_url(database_url).database
+    return variant
 
 
 def main() -> int:
@@ -342,13 +381,18 @@ def report(variants: list[Variant], clients: list[int]) -> None:
                     f"{fmt(poll.get('p50_ms'))} / {fmt(poll.get('p99_ms'))} | {errors(kinds)} | "
                     f"{variant.rss_mb.get(count, 0):.0f} |"
                 )
-    print("\n| variant | CPU ms per create | CPU ms per project GET |")
-    print("|---|---:|---:|")
+    print(
+        "\n| variant | CPU ms per create | CPU ms per project GET "
+        "| PostgreSQL's CPU ms per create / per project GET |"
+    )
+    print("|---|---:|---:|---:|")
     for variant in variants:
         if variant.cpu_ms:
+            used = variant.database_cpu_ms
+            in_database = f"{used['create']:.2f} / {used['poll']:.2f}" if used else "-"
             print(
                 f"| {variant.name} | {variant.cpu_ms['create']:.2f} "
-                f"| {variant.cpu_ms['poll']:.2f} |"
+                f"| {variant.cpu_ms['poll']:.2f} | {in_database} |"
             )
     print()
     for variant in variants:
