@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import statistics
 import subprocess
@@ -48,6 +47,7 @@ from proxy_bench import (
     BenchError,
     Server,
     create_team,
+    database_cpu_seconds,
     free_port,
     fresh_databases,
     group_cpu_seconds,
@@ -180,28 +180,6 @@ def measure_cpu(variant: Variant, simulator_url: str) -> None:
         f"per project GET {variant.cpu_ms['poll']:.2f} ms{in_database}",
         flush=True,
     )
-
-
-def database_cpu_seconds(database: str | None) -> float:
-    """User + system CPU time of the live PostgreSQL server processes serving ``database``
-    (their command lines read ``postgres: [CLUSTER:] USER DATABASE HOST ...``); 0 without one."""
-    if database is None:
-        return 0.0
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().split()
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # gone meanwhile
-        if not words or words[0] != b"postgres:":
-            continue
-        rest = words[2:] if len(words) > 1 and words[1].endswith(b":") else words[1:]
-        if len(rest) >= 2 and rest[1] == database.encode():
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def total(

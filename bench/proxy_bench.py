@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,17 +281,39 @@ def group_cpu_seconds(group: int | None) -> float:
     """User + system CPU time of the live processes of a process group (Linux /proc)."""
     if group is None:
         return 0.0
+    # After the command: state, ppid, pgrp, ...
+    return processes_cpu_seconds(lambda _entry, fields: int(fields[2]) == group)
+
+
+def database_cpu_seconds(database: str | None) -> float:
+    """User + system CPU time of the live PostgreSQL server processes serving ``database``
+    (their command lines read ``postgres: [CLUSTER:] USER DATABASE HOST ...``); 0 without one."""
+    if database is None:
+        return 0.0
+
+    def serves(entry: Path, _fields: list[str]) -> bool:
+        words = (entry / "cmdline").read_bytes().split()
+        if not words or words[0] != b"postgres:":
+            return False
+        rest = words[2:] if len(words) > 1 and words[1].endswith(b":") else words[1:]
+        return len(rest) >= 2 and rest[1] == database.encode()
+
+    return processes_cpu_seconds(serves)
+
+
+def processes_cpu_seconds(chosen: Callable[[Path, list[str]], bool]) -> float:
+    """User + system CPU time of the live processes ``chosen`` picks (given each one's /proc
+    entry and the fields of its stat after the command)."""
     total = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if chosen(entry, fields):
+                total += int(fields[11]) + int(fields[12])  # utime and stime
         except OSError:
             continue  # gone meanwhile
-        # After the command: state, ppid, pgrp, ... utime and stime are the 12th and 13th.
-        if int(fields[2]) == group:
-            total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 
