@@ -23,6 +23,7 @@ net, put well after the job's predicted end.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -35,6 +36,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import and_, case, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger import accounting
 from ledger.db import Database
@@ -220,7 +222,17 @@ class Reconciler:
         if paused > 0:  # upstream asked us to wait (429): do not even try
             self._reschedule(job.job_id, utcnow() + timedelta(seconds=paused), polled=False)
             return False, "rescheduled"
-        return True, self.poll(job.job_id, job.upstream_id, job.kind, claimed=job)
+        try:
+            return True, self.poll(job.job_id, job.upstream_id, job.kind, claimed=job)
+        except SQLAlchemyError:
+            # The database failed to record what the poll found (busy, deadlocked, gone; were
+            # it lost in the commit, the next poll finds the hold ended). The job is polled
+            # again at the next sweep rather than when its claim runs out, and the batch's
+            # other jobs go on; if even rescheduling fails, the lease runs out as before.
+            log.exception("job %s: the database failed after its poll", job.job_id)
+            with contextlib.suppress(SQLAlchemyError):
+                self._reschedule(job.job_id, utcnow(), polled=False)
+            return True, "errors"
 
     # -- one job ------------------------------------------------------------------------------
 

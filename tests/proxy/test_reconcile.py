@@ -138,6 +138,34 @@ def test_every_job_settles_to_what_upstream_finally_charged(make_ledger) -> None
     assert ledger.simulator.state()["account"]["charged"] == charged
 
 
+def test_a_settle_the_database_refuses_is_polled_again_at_the_next_sweep(
+    make_ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One settle fails as a busy SQLite or a deadlocked PostgreSQL makes it fail; the job's
+    # claim must not keep it waiting for the lease (two minutes), nor stop the batch.
+    ledger = make_ledger()
+    key = ledger.team("acme", 100_000)
+    create_jobs(ledger, key, 3)
+    ledger.simulator.wait_until_settled()
+    real_settle, refused = accounting.settle, []
+
+    def settle_refused_once(session, job_id, charged, **options):  # type: ignore[no-untyped-def]
+        if not refused:
+            refused.append(job_id)
+            raise OperationalError("UPDATE balances", {}, Exception("database is locked"))
+        return real_settle(session, job_id, charged, **options)
+
+    monkeypatch.setattr(accounting, "settle", settle_refused_once)
+    reconciler = reconciler_for(ledger)
+    first = reconciler.sweep(now=utcnow() + LATER)
+    assert (first.claimed, first.settled, first.errors) == (3, 2, 1)
+    assert [job.status for job in ledger.jobs("acme") if job.id in refused] == ["submitted"]
+    second = reconciler.sweep(now=utcnow() + LATER)  # the next sweep, not the lease's end
+    assert (second.claimed, second.settled) == (1, 1)
+    assert open_jobs(ledger) == 0
+    assert_ledger_matches_upstream(ledger)
+
+
 def test_a_sweep_schedules_first_polls_where_jobs_are_likely_done(make_ledger) -> None:
     ledger = make_ledger()
     key = ledger.team("acme", 10_000)
