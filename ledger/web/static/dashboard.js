@@ -268,9 +268,7 @@
         openMore: reserved.more || submitted.more,
         unknown: group(unknown.items, "team"),
         unknownMore: unknown.more,
-        alerts: group(alerts.items, "team"),
-        // account-wide alerts have no team (a team filter asks for that team's alerts only)
-        accountAlerts: alerts.items.filter((alert) => alert.team === null),
+        alerts: group(alerts.items, "team"), // account-wide alerts (no team) under null
         report,
         bypass: drift ? drift.bypass : null,
       };
@@ -365,7 +363,8 @@
   }
 
   function renderAccount() {
-    const alerts = shown.accountAlerts;
+    // a team filter asks for that team's alerts only, so then there are none here
+    const alerts = shown.alerts.get(null) || [];
     $("account").hidden = !alerts.length;
     $("account-alerts").replaceChildren(...(alerts.length ? [alertsList(alerts, null)] : []));
   }
