@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import delete, exists, or_, select
 
 from ledger.db import Database
 from ledger.models import RelayDelivery, WebhookEvent, utcnow
@@ -39,7 +39,7 @@ def prune(
         or_(
             RelayDelivery.status == PENDING,
             RelayDelivery.created_at >= cutoff,
-            and_(RelayDelivery.delivered_at.is_not(None), RelayDelivery.delivered_at >= cutoff),
+            RelayDelivery.delivered_at >= cutoff,  # NULL (never delivered) is not recent
         ),
     )
     done = (
