@@ -13,6 +13,7 @@ import click
 
 from ledger import billing_zone, db
 from ledger.config import Settings, load_settings
+from ledger.queries import iso
 from ledger.zones import use_billing_zone
 
 
@@ -53,15 +54,13 @@ class Runtime:
 pass_runtime = click.make_pass_decorator(Runtime)
 
 
-def jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return value
+def _jsonable(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
 
 
 def print_records(records: Sequence[dict[str, Any]], as_json: bool, single: bool = False) -> None:
     if as_json:
-        data = [{k: jsonable(v) for k, v in r.items()} for r in records]
+        data = [{k: _jsonable(v) for k, v in r.items()} for r in records]
         click.echo(json.dumps(data[0] if single else data, indent=2))
         return
     if single:
